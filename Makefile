@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test lint format system-deps venv venv-dev demo bench clean
+.PHONY: run test lint format system-deps venv venv-ml venv-dev demo bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,11 +14,17 @@ $(VENV)/bin/python:
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
-.stamp-venv-dev: requirements.txt requirements-ml.txt requirements-dev.txt | $(VENV)/bin/python
-	$(PY) -m pip install -q -r requirements-dev.txt
+# The app's model pages (LM generation, mistake finder, learned tagger) need torch/transformers.
+.stamp-venv-ml: requirements.txt requirements-ml.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -r requirements.txt -r requirements-ml.txt
 	touch .stamp-venv $@
 
+.stamp-venv-dev: requirements.txt requirements-ml.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch .stamp-venv .stamp-venv-ml $@
+
 venv: .stamp-venv
+venv-ml: .stamp-venv-ml
 venv-dev: .stamp-venv-dev
 
 # Debian packages the tests need: Chromium for the browser tests, PostgreSQL 15 for the store
@@ -26,7 +32,7 @@ venv-dev: .stamp-venv-dev
 system-deps:
 	@bash scripts/install_system_deps.sh
 
-demo: venv
+demo: venv-ml
 	$(PY) cli.py demo --if-empty
 
 run: demo
@@ -50,4 +56,4 @@ bench: venv-dev
 	for f in bench/*_bench.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) .stamp-venv .stamp-venv-dev .pytest_cache test-artifacts
+	rm -rf $(VENV) .stamp-venv .stamp-venv-ml .stamp-venv-dev .pytest_cache test-artifacts
