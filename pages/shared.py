@@ -16,9 +16,13 @@ PAGE_SPECS: tuple[tuple[str, str, str], ...] = (
     # (url path = module name in pages/, title, render function)
     ("traces", "Traces", "render_traces"),
     ("trace", "Trace", "render_trace"),
+    ("label", "Label", "render_label"),
+    ("agreement", "Agreement", "render_agreement"),
+    ("adjudicate", "Adjudicate", "render_adjudicate"),
     ("dashboard", "Dashboard", "render_dashboard"),
     ("import_generate", "Import / generate", "render_import"),
     ("export", "Export", "render_export"),
+    ("lm", "LM generate / correct", "render_lm"),
 )
 """The app's pages in navigation order. Each URL path is its module's name: see run_router.
 No page icons: the browser makes a page's icon the tab's favicon, fetched from

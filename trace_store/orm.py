@@ -104,6 +104,8 @@ class TraceRecord(Base):
 
     __table_args__ = (
         Index("ix_traces_dataset_id", "dataset", "id"),
+        # The labelling queue walks a dataset's traces in import order.
+        Index("ix_traces_dataset_rid", "dataset", "rid"),
         Index("ix_traces_task_id", "task", "id"),
         Index("ix_traces_model_id", "model", "id"),
         Index(
@@ -261,6 +263,48 @@ class RunRecord(Base):
     format_version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
 
+class UserRecord(Base):
+    """A person registered for team labelling, with their role (annotator, reviewer, admin)."""
+
+    __tablename__ = "users"
+
+    name: Mapped[str] = mapped_column(String, primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    updated_by: Mapped[str] = mapped_column(String, nullable=False)
+
+
+class ProjectRecord(Base):
+    """Labelling settings of one dataset (modes, overlap, blind mode, lease time, guidelines)."""
+
+    __tablename__ = "projects"
+
+    dataset: Mapped[str] = mapped_column(String, primary_key=True)
+    modes: Mapped[str] = mapped_column(Text, nullable=False)  # JSON list of mode names
+    overlap: Mapped[int] = mapped_column(Integer, nullable=False)
+    blind: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    lease_seconds: Mapped[int] = mapped_column(Integer, nullable=False)
+    guidelines: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    updated_by: Mapped[str] = mapped_column(String, nullable=False)
+
+
+class LabelLeaseRecord(Base):
+    """An annotator's claim on a trace from the labelling queue, until ``expires_at``."""
+
+    __tablename__ = "label_leases"
+
+    trace_id: Mapped[str] = mapped_column(
+        String, ForeignKey("traces.id", ondelete="CASCADE"), primary_key=True
+    )
+    annotator: Mapped[str] = mapped_column(String, primary_key=True)
+    dataset: Mapped[str] = mapped_column(String, nullable=False)
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+    __table_args__ = (Index("ix_label_leases_dataset_annotator", "dataset", "annotator"),)
+
+
 traces = TraceRecord.__table__
 trace_groups = TraceGroup.__table__
 trace_bodies = TraceBody.__table__
@@ -269,6 +313,9 @@ label_history = LabelHistoryRecord.__table__
 suggestions = SuggestionRecord.__table__
 analyses = AnalysisRecord.__table__
 runs = RunRecord.__table__
+users = UserRecord.__table__
+projects = ProjectRecord.__table__
+label_leases = LabelLeaseRecord.__table__
 
 BEHAVIOR_COLUMNS: dict[str, str] = {
     "backtracking": "n_backtracking",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 import sqlalchemy as sa
@@ -44,42 +44,78 @@ class RecordsMixin:
 
     # ------------------------------------------------------------------------------ labels
 
-    def save_label(self, label: Label, *, expected_version: int | None = None) -> Label:
+    def save_label(
+        self, label: Label, *, expected_version: int | None = None, actor: str | None = None
+    ) -> Label:
         """Return ``label`` as saved (id, version, times set); every save is kept in history.
 
         ``label.id`` None inserts: a trace has at most one label per annotator, so a second
         insert for the pair raises LabelConflict. With an id it updates: the stored version must
         equal ``expected_version`` (default: ``label.version``, the version the editor loaded),
-        else LabelConflict; the version is bumped and ``updated_at`` set. Raises ValueError for
-        an unknown trace.
+        else LabelConflict; the version is bumped and ``updated_at`` set. History records
+        ``actor`` as who saved (default: the label's annotator). Raises ValueError for an
+        unknown trace.
         """
-        now = utcnow()
         try:
             with write_transaction(self.engine) as conn:
-                if label.id is None:
-                    saved = self._insert_label(conn, label, now)
-                    old = None
-                else:
-                    saved, old = self._update_label(conn, label, expected_version, now)
-                conn.execute(
-                    sa.insert(label_history).values(
-                        label_id=saved.id,
-                        at=now,
-                        annotator=saved.annotator,
-                        old=None if old is None else codec.label_json(old),
-                        new=codec.label_json(saved),
-                    )
-                )
-                self._refresh_label_summary(conn, saved.trace_id)
+                return self.write_label(conn, label, expected_version, actor, utcnow())
         except sa.exc.IntegrityError as exc:
             raise LabelConflict(
                 f"trace {label.trace_id!r} already has a label by {label.annotator!r}"
             ) from exc
+
+    def lock_trace(self, conn: Connection, trace_id: str) -> sa.Row | None:
+        """Return the trace's (rid, id, dataset, n_steps) row, locked for writing; None if absent.
+
+        On PostgreSQL the row is locked (FOR UPDATE) so label saves and queue leases of one
+        trace run one at a time and the label summary is computed from committed labels; SQLite
+        write transactions (BEGIN IMMEDIATE) are serialised already.
+        """
+        query = sa.select(traces.c.rid, traces.c.id, traces.c.dataset, traces.c.n_steps).where(
+            traces.c.id == trace_id
+        )
+        if self.dialect == "postgresql":
+            query = query.with_for_update()
+        return conn.execute(query).first()
+
+    def write_label(
+        self,
+        conn: Connection,
+        label: Label,
+        expected_version: int | None,
+        actor: str | None,
+        now: Any,
+        *,
+        trace: sa.Row | None = None,
+        stored: Label | None = None,
+    ) -> Label:
+        """Return ``label`` as saved inside the caller's write transaction (see save_label).
+
+        A caller that already holds the trace's row from lock_trace passes it as ``trace``, and
+        the stored label it read under that lock as ``stored``, to save the queries.
+        """
+        if trace is None:
+            trace = self.lock_trace(conn, label.trace_id)
+        if trace is None:
+            raise ValueError(f"cannot label trace {label.trace_id!r}: no such trace in the store")
+        if label.id is None:
+            saved = self._insert_label(conn, label, now)
+            old = None
+        else:
+            saved, old = self._update_label(conn, label, expected_version, now, stored)
+        conn.execute(
+            sa.insert(label_history).values(
+                label_id=saved.id,
+                at=now,
+                annotator=actor or saved.annotator,
+                old=None if old is None else codec.label_json(old),
+                new=codec.label_json(saved),
+            )
+        )
+        self._refresh_label_summary(conn, saved.trace_id, trace.dataset)
         return saved
 
     def _insert_label(self, conn: Connection, label: Label, now: Any) -> Label:
-        if conn.scalar(sa.select(traces.c.rid).where(traces.c.id == label.trace_id)) is None:
-            raise ValueError(f"cannot label trace {label.trace_id!r}: no such trace in the store")
         clash = conn.scalar(
             sa.select(labels.c.id).where(
                 labels.c.trace_id == label.trace_id, labels.c.annotator == label.annotator
@@ -97,12 +133,18 @@ class RecordsMixin:
         return saved.model_copy(update={"id": int(new_id)})
 
     def _update_label(
-        self, conn: Connection, label: Label, expected_version: int | None, now: Any
+        self,
+        conn: Connection,
+        label: Label,
+        expected_version: int | None,
+        now: Any,
+        stored: Label | None = None,
     ) -> tuple[Label, Label]:
-        row = conn.execute(sa.select(labels).where(labels.c.id == label.id)).mappings().first()
-        if row is None:
-            raise LabelConflict(f"label {label.id} no longer exists (deleted with its trace?)")
-        stored = codec.label_from_row(row)
+        if stored is None or stored.id != label.id:
+            row = conn.execute(sa.select(labels).where(labels.c.id == label.id)).mappings().first()
+            if row is None:
+                raise LabelConflict(f"label {label.id} no longer exists (deleted with its trace?)")
+            stored = codec.label_from_row(row)
         expected = label.version if expected_version is None else expected_version
         if stored.version != expected:
             raise LabelConflict(
@@ -132,10 +174,15 @@ class RecordsMixin:
             raise LabelConflict(f"label {label.id} changed while saving; reload it")
         return saved, stored
 
-    def _refresh_label_summary(self, conn: Connection, trace_id: str) -> None:
-        dataset = conn.scalar(sa.select(traces.c.dataset).where(traces.c.id == trace_id))
-        rows = conn.execute(sa.select(labels).where(labels.c.trace_id == trace_id)).mappings()
-        summary = codec.label_summary(dataset, [codec.label_from_row(r) for r in rows])
+    def _refresh_label_summary(self, conn: Connection, trace_id: str, dataset: str) -> None:
+        # label_summary reads only these four attributes, which the rows have: building Labels
+        # would cost more than the rest of a save on a trace with many annotators.
+        rows = conn.execute(
+            sa.select(
+                labels.c.annotator, labels.c.source, labels.c.status, labels.c.first_mistake
+            ).where(labels.c.trace_id == trace_id)
+        ).all()
+        summary = codec.label_summary(dataset, cast("list[Label]", rows))
         conn.execute(sa.update(traces).where(traces.c.id == trace_id).values(**summary))
 
     def get_label(self, label_id: int) -> Label | None:
@@ -186,7 +233,10 @@ class RecordsMixin:
             last = rows[-1]["id"]
 
     def label_history(self, label_id: int) -> list[dict]:
-        """Return every save of a label, oldest first, as {at, annotator, old, new} dicts."""
+        """Return every save of a label, oldest first, as {at, annotator, old, new} dicts.
+
+        ``annotator`` is who made that save (a reviewer adjudicating appears as themselves).
+        """
         query = (
             sa.select(label_history)
             .where(label_history.c.label_id == label_id)

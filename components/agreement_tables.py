@@ -1,0 +1,153 @@
+"""Tables of the Agreement page: an AgreementReport's numbers as pandas frames (pure).
+
+Every frame holds exactly what the page shows (and what its CSV download serves). Undefined
+statistics are empty cells, with the reason in a ``note`` column rather than NaN passed off as
+a figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from analyzers.agreement import AgreementReport, Disagreement
+from analyzers.agreement_stats import Statistic
+from trace_store.schema import NO_MISTAKE
+
+
+def stat_text(stat: Statistic, digits: int = 3) -> str:
+    """Return a statistic for display: the number, or "—" when it is undefined."""
+    return "—" if stat.value is None else f"{stat.value:.{digits}f}"
+
+
+def mistake_text(mistake: int | None) -> str:
+    """Return a first mistake for display: "step k", "no mistake", or "—"."""
+    if mistake is None:
+        return "—"
+    return "no mistake" if mistake == NO_MISTAKE else f"step {mistake}"
+
+
+def _value(stat: Statistic) -> float | None:
+    return None if stat.value is None else round(stat.value, 4)
+
+
+def _notes(*stats: tuple[str, Statistic]) -> str:
+    return "; ".join(f"{name}: {s.reason}" for name, s in stats if s.value is None and s.reason)
+
+
+def annotators_frame(report: AgreementReport) -> pd.DataFrame:
+    """Return one row per annotator: labels, verdicts, no-mistake verdicts, step judgements."""
+    rows = [
+        {
+            "annotator": a.name,
+            "labels": a.n_labels,
+            "first-mistake verdicts": a.n_first_mistake,
+            "no mistake": a.n_no_mistake,
+            "with step ratings": a.n_step_ratings,
+            "steps +1": a.judgements.get("+1", 0),
+            "steps 0": a.judgements.get("0", 0),
+            "steps -1": a.judgements.get("-1", 0),
+        }
+        for a in report.annotators
+    ]
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "annotator",
+            "labels",
+            "first-mistake verdicts",
+            "no mistake",
+            "with step ratings",
+            "steps +1",
+            "steps 0",
+            "steps -1",
+        ],
+    )
+
+
+PAIR_COLUMNS = [
+    "annotator A",
+    "annotator B",
+    "shared traces",
+    "same first mistake",
+    "exact match",
+    "Cohen's kappa",
+    "steps compared",
+    "note",
+]
+
+
+def pairs_frame(report: AgreementReport) -> pd.DataFrame:
+    """Return one row per annotator pair: shared traces, exact match, kappa, why undefined."""
+    rows = [
+        {
+            "annotator A": p.a,
+            "annotator B": p.b,
+            "shared traces": p.n_shared,
+            "same first mistake": p.n_agree,
+            "exact match": _value(p.exact_match),
+            "Cohen's kappa": _value(p.kappa),
+            "steps compared": p.kappa.n,
+            "note": _notes(("exact match", p.exact_match), ("kappa", p.kappa)),
+        }
+        for p in report.pairs
+    ]
+    return pd.DataFrame(rows, columns=PAIR_COLUMNS)
+
+
+REFERENCE_COLUMNS = [
+    "annotator",
+    "dataset labels",
+    "shared traces",
+    "same first mistake",
+    "exact match",
+    "annotator earlier",
+    "annotator later",
+    "Cohen's kappa",
+    "steps compared",
+    "note",
+]
+
+
+def reference_frame(report: AgreementReport) -> pd.DataFrame:
+    """Return one row per (annotator, dataset labels): exact match, earlier/later, kappa."""
+    rows = [
+        {
+            "annotator": r.annotator,
+            "dataset labels": r.reference,
+            "shared traces": r.n_shared,
+            "same first mistake": r.n_agree,
+            "exact match": _value(r.exact_match),
+            "annotator earlier": r.n_earlier,
+            "annotator later": r.n_later,
+            "Cohen's kappa": _value(r.kappa),
+            "steps compared": r.kappa.n,
+            "note": _notes(("exact match", r.exact_match), ("kappa", r.kappa)),
+        }
+        for r in report.reference
+    ]
+    return pd.DataFrame(rows, columns=REFERENCE_COLUMNS)
+
+
+def disagreement_summary(d: Disagreement) -> str:
+    """Return the annotators' first mistakes of one disagreement as one short line."""
+    return ", ".join(f"{name}: {mistake_text(m)}" for name, m in d.mistakes.items())
+
+
+def disagreements_frame(disagreements: Sequence[Disagreement]) -> pd.DataFrame:
+    """Return one row per disagreeing trace: the first mistakes, dataset's, adjudicated."""
+    rows = [
+        {
+            "trace": d.trace_id,
+            "first mistakes": disagreement_summary(d),
+            "distinct answers": len(set(d.mistakes.values())),
+            "dataset label": mistake_text(d.reference),
+            "adjudicated": mistake_text(d.adjudicated),
+        }
+        for d in disagreements
+    ]
+    return pd.DataFrame(
+        rows,
+        columns=["trace", "first mistakes", "distinct answers", "dataset label", "adjudicated"],
+    )
