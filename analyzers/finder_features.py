@@ -213,3 +213,29 @@ def training_rows(n_steps: int, first_mistake: int) -> tuple[int, np.ndarray]:
     if 0 <= first_mistake < n_steps:
         targets[first_mistake] = 1.0
     return keep, targets
+
+
+def group_widths(dim: int) -> dict[str, int]:
+    """Return how many columns each feature group has for embedding width ``dim``."""
+    return {
+        "embedding": 4 * dim,
+        "similarity": len(SIMILARITY_NAMES),
+        "position": len(POSITION_NAMES),
+        "behaviors": len(BEHAVIOR_NAMES),
+        "checkers": len(CHECKER_NAMES),
+    }
+
+
+def group_columns(computed: Sequence[str], wanted: Sequence[str], dim: int) -> np.ndarray:
+    """Return the column indices of groups ``wanted`` in a matrix computed for ``computed``."""
+    computed, wanted = check_groups(computed), check_groups(wanted)
+    missing = [g for g in wanted if g not in computed]
+    if missing:
+        raise ValueError(f"feature groups {', '.join(missing)} were not computed")
+    widths = group_widths(dim)
+    cols, start = [], 0
+    for group in computed:
+        if group in wanted:
+            cols.extend(range(start, start + widths[group]))
+        start += widths[group]
+    return np.asarray(cols, dtype=np.int64)

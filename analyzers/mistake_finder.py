@@ -15,6 +15,8 @@ the labelling screen shows and ``correct --location suggestion --agent finder:<n
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -253,6 +255,12 @@ class MistakeFinder:
         if out.exists() and not out.is_dir():
             raise FinderError(f"{out}: exists and is not a folder")
         out.mkdir(parents=True, exist_ok=True)
+        ref = self.config.get("encoder")
+        if ref and ref["source"] == "model-folder":
+            src, dst = Path(ref["path"]), out / ENCODER_DIR
+            if src.resolve() != dst.resolve():
+                shutil.copytree(src, dst, dirs_exist_ok=True)
+            ref["path"] = str(dst.resolve())
         self.folder = out
         self.config["name"] = out.name
         np.savez(out / HEAD_FILE, **self.arrays)
@@ -288,10 +296,7 @@ def _split(n: int, val_fraction: float, seed: int, gold: Sequence[int]) -> tuple
         idx = [i for i in range(n) if (gold[i] >= 0) == has]
         rng.shuffle(idx)
         cut = int(round(len(idx) * val_fraction))
-        if len(idx) >= 2:
-            cut = min(max(cut, 1), len(idx) - 1)
-        else:
-            cut = 0
+        cut = min(max(cut, 1), len(idx) - 1) if len(idx) >= 2 else 0
         val.extend(idx[:cut])
         train.extend(idx[cut:])
     return sorted(train), sorted(val)
@@ -358,10 +363,8 @@ def encoder_reference(encoder: TextEncoder | None, *, finetuned: bool = False) -
         source = "model-folder"
     else:
         default = None
-        try:
+        with contextlib.suppress(EncoderUnavailable):
             default = default_encoder_dir().resolve()
-        except EncoderUnavailable:
-            pass
         source = "package" if encoder.folder.resolve() == default else "path"
     return {
         "source": source,

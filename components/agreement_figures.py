@@ -29,12 +29,13 @@ def confusion_figure(
     title: str,
     row_title: str,
     column_title: str,
-    height: int = 460,
+    unit: str = "traces",
+    height: int = 480,
 ) -> go.Figure:
     """Return a heatmap of first-mistake counts (rows top to bottom, zero cells left blank).
 
     The diagonal is where both named the same first mistake (or, with grouped steps, the
-    same group); everything off it is a disagreement.
+    same group); everything off it is a disagreement. ``unit`` names what a cell counts.
     """
     names = [str(a) for a in axis]
     text = [[str(v) if v else "" for v in row] for row in matrix]
@@ -47,19 +48,19 @@ def confusion_figure(
             texttemplate="%{text}",
             colorscale="Blues",
             showscale=True,
-            colorbar={"title": {"text": "traces"}},
+            colorbar={"title": {"text": _esc(unit)}},
             xgap=1,
             ygap=1,
             hovertemplate=(
                 _esc(row_title) + ": %{y}<br>" + _esc(column_title) + ": %{x}<br>"
-                "%{z} trace(s)<extra></extra>"
+                "%{z} " + _esc(unit) + "<extra></extra>"
             ),
         )
     )
     fig.update_layout(
-        title={"text": _esc(title)},
+        title={"text": _esc(title), "y": 0.98, "yanchor": "top"},
         height=height,
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        margin={"l": 10, "r": 10, "t": 110, "b": 10},
         xaxis={"title": {"text": _esc(column_title)}, "side": "top", "type": "category"},
         yaxis={"title": {"text": _esc(row_title)}, "autorange": "reversed", "type": "category"},
         plot_bgcolor="#fafafa",

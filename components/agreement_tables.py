@@ -36,6 +36,13 @@ def _notes(*stats: tuple[str, Statistic]) -> str:
     return "; ".join(f"{name}: {s.reason}" for name, s in stats if s.value is None and s.reason)
 
 
+def without_empty_notes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return ``frame`` without its ``note`` column when no row has a note."""
+    if "note" in frame.columns and not frame["note"].astype(bool).any():
+        return frame.drop(columns=["note"])
+    return frame
+
+
 def annotators_frame(report: AgreementReport) -> pd.DataFrame:
     """Return one row per annotator: labels, verdicts, no-mistake verdicts, step judgements."""
     rows = [

@@ -254,12 +254,18 @@ def prev_step(step: int | None, n_steps: int) -> int:
     return 0 if step is None else max(0, step - 1)
 
 
-def first_unjudged(values: LabelValues) -> int:
-    """Return the step to resume at: the first unrated one (the last step when all are rated)."""
+def resume_step(values: LabelValues) -> int:
+    """Return the step to open a label at: its first mistake, else the first unrated step.
+
+    A label that says "no mistake", or has every step rated, opens at step 0 for review.
+    """
+    fm = values.first_mistake
+    if fm is not None:
+        return fm if 0 <= fm < values.n_steps else 0
     for i, rating in enumerate(values.step_ratings):
         if rating is None:
             return i
-    return max(0, values.n_steps - 1)
+    return 0
 
 
 def missing_for_submit(values: LabelValues, modes: Sequence[str]) -> list[str]:

@@ -221,7 +221,7 @@ def render_keys(ctx: PanelContext, blocked: bool) -> None:
     nav = st.columns([2, 2, 1, 1])
     for col, action in zip(nav, ("prev", "next", "up", "down"), strict=True):
         _key_button(col, specs[action], ctx)
-    judge = [a for a in ("correct", "neutral", "mistake", "clear", "no_mistake") if a in specs]
+    judge = [a for a in ("correct", "neutral", "mistake", "clear") if a in specs]
     if judge:
         for col, action in zip(st.columns(len(judge)), judge, strict=True):
             _key_button(col, specs[action], ctx, disabled=blocked)
@@ -229,8 +229,8 @@ def render_keys(ctx: PanelContext, blocked: bool) -> None:
     if beh:
         for col, action in zip(st.columns(len(beh)), beh, strict=True):
             _key_button(col, specs[action], ctx, disabled=blocked)
-    last = st.columns(3)
-    for col, action in zip(last, ("accept", "undo", "submit"), strict=True):
+    last = [a for a in ("no_mistake", "accept", "undo", "submit") if a in specs]
+    for col, action in zip(st.columns(len(last)), last, strict=True):
         _key_button(col, specs[action], ctx, disabled=blocked)
 
 
@@ -323,12 +323,15 @@ def render_step_panel(ctx: PanelContext) -> None:
         st.error(state.error)
     if state.notice:
         st.warning(state.notice)
-    st.html(steps_css() + verdict_html(state.values, state.status))
-    saved = state.saved_at.strftime("%H:%M:%S") if state.saved_at else "—"
+    st.html(steps_css() + verdict_html(state.values, "conflict" if blocked else state.status))
+    if state.saved_at is None:
+        saved = "not saved yet (the first change saves a draft)"
+    else:
+        saved = f"saved {state.saved_at:%H:%M:%S} UTC (version {state.version})"
     counts = ed.rating_counts(state.values)
     st.caption(
-        f"Step {step} of {n} · saved {saved} UTC (version {state.version or '—'}) · rated "
-        f"+1: {counts['+1']}, 0: {counts['0']}, −1: {counts['-1']}, unrated: {counts['unrated']}"
+        f"Step {step} of {n} · {saved} · rated +1: {counts['+1']}, 0: {counts['0']}, "
+        f"−1: {counts['-1']}, unrated: {counts['unrated']}"
     )
     render_keys(ctx, blocked)
     render_step_cards(ctx, state.values, step)

@@ -155,7 +155,11 @@ def verdict_html(values: LabelValues, status: str | None) -> str:
             '<b>Verdict:</b> <span class="ts-lab-badge ts-lab-bad">'
             f"first mistake at step {fm}</span>"
         )
-    state = {"draft": "draft (autosaved)", "submitted": "submitted"}.get(status or "", "not saved")
+    state = {
+        "draft": "draft (autosaved)",
+        "submitted": "submitted",
+        "conflict": "NOT saved (conflict)",
+    }.get(status or "", "not saved")
     return f'<div class="ts-verdict">{verdict} · <i>{state}</i></div>'
 
 

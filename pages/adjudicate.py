@@ -122,8 +122,8 @@ def save_decision(trace_id: str) -> None:
     except LabelConflict as exc:
         ss[FLASH_KEY] = (
             "error",
-            f"Not saved: {exc}. The page now shows the decision saved meanwhile; "
-            "save again to replace it.",
+            f"Not saved: {exc}. The decision saved meanwhile is shown beside the other "
+            "labels (card “adjudicated”); save again to replace it with yours.",
         )
     except (NotAllowed, ValueError) as exc:
         ss[FLASH_KEY] = ("error", f"Not saved: {exc}")

@@ -109,7 +109,11 @@ def render_pairs(report: AgreementReport) -> None:
     if not report.pairs:
         st.info("Only one annotator has submitted labels: no pair to compare yet.")
         return
-    st.dataframe(tables.pairs_frame(report), hide_index=True, key="agreement_pairs_table")
+    st.dataframe(
+        tables.without_empty_notes(tables.pairs_frame(report)),
+        hide_index=True,
+        key="agreement_pairs_table",
+    )
 
 
 def render_confusion(report: AgreementReport) -> None:
@@ -130,6 +134,7 @@ def render_confusion(report: AgreementReport) -> None:
             title="First mistake: every pair of annotators on a shared trace" + grouped,
             row_title="earlier first mistake",
             column_title="later first mistake",
+            unit="label pairs",
         )
     else:
         pair = report.pairs[choices.index(choice) - 1]
@@ -153,7 +158,11 @@ def render_reference(report: AgreementReport) -> None:
     if not report.reference:
         st.info("This dataset shipped no labels of its own to compare with.")
         return
-    st.dataframe(tables.reference_frame(report), hide_index=True, key="agreement_ref_table")
+    st.dataframe(
+        tables.without_empty_notes(tables.reference_frame(report)),
+        hide_index=True,
+        key="agreement_ref_table",
+    )
 
 
 def render_bars(report: AgreementReport) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import streamlit as st
 
 from components.identity import render_identity
-from components.label_editor import MODE_TITLES, first_unjudged
+from components.label_editor import MODE_TITLES, resume_step
 from components.label_guidelines import guidelines_for
 from components.label_panel import (
     STEP_KEY,
@@ -307,7 +307,7 @@ def render_label() -> None:
     if ss.get("label_step_for") != trace.id:
         ss["label_step_for"] = trace.id
         if not ss.pop("label_step_from_url", False):
-            ss[STEP_KEY] = first_unjudged(state.values)
+            ss[STEP_KEY] = resume_step(state.values)
     take_tree_click()
     suggestions = store.suggestions_for(trace.id)
     render_header(trace, modes)

@@ -23,6 +23,7 @@ PAGE_SPECS: tuple[tuple[str, str, str], ...] = (
     ("import_generate", "Import / generate", "render_import"),
     ("export", "Export", "render_export"),
     ("lm", "LM generate / correct", "render_lm"),
+    ("finder", "Mistake finder", "render_finder"),
 )
 """The app's pages in navigation order. Each URL path is its module's name: see run_router.
 No page icons: the browser makes a page's icon the tab's favicon, fetched from

@@ -218,3 +218,14 @@ def test_guidelines_project_text_wins_then_longest_prefix(tmp_path: Path) -> Non
     assert guidelines_for("countdown-demo", "# mine", tmp_path) == ("# mine", "project settings")
     text, source = guidelines_for("bbm-word_sorting", "")
     assert source == "guidelines/bbm.md" and "first logical mistake" in text
+
+
+def test_resume_step_opens_at_the_verdict_or_the_first_unrated_step() -> None:
+    v = ed.mark_correct(ed.empty_values(4), 0, FM)
+    assert ed.resume_step(v) == 1
+    assert ed.resume_step(ed.mark_mistake(v, 2, FM)) == 2
+    assert ed.resume_step(ed.mark_no_mistake(v)) == 0
+    rated = ed.mark_no_mistake(ed.empty_values(3))
+    assert ed.resume_step(ed.values_from_label(None, 3, FM)) == 0
+    assert ed.resume_step(ed.LabelValues(3, None, (1, 0, 1))) == 0
+    assert rated.first_mistake == -1

@@ -115,7 +115,7 @@ def record_label(
     }
 
     def find(conn: Connection) -> Label | None:
-        return _label_where(conn, labels.c.trace_id == trace_id, labels.c.annotator == who.name)
+        return _one_label(conn, _LABEL_OF, trace_id=trace_id, annotator=who.name)
 
     return _save(store, who, trace_id, find, fields, draft, expected_version, "human")
 
@@ -147,7 +147,7 @@ def update_label_by_id(
     }
 
     def find(conn: Connection) -> Label | None:
-        found = _label_where(conn, labels.c.id == label_id)
+        found = _one_label(conn, _LABEL_BY_ID, label_id=label_id)
         if found is None:
             raise LabelConflict(f"label {label_id} does not exist (deleted with its trace?)")
         if found.annotator != who.name:
@@ -185,9 +185,7 @@ def adjudicate(
     }
 
     def find(conn: Connection) -> Label | None:
-        return _label_where(
-            conn, labels.c.trace_id == trace_id, labels.c.annotator == ADJUDICATED_ANNOTATOR
-        )
+        return _one_label(conn, _LABEL_OF, trace_id=trace_id, annotator=ADJUDICATED_ANNOTATOR)
 
     return _save(store, who, trace_id, find, fields, False, expected_version, "adjudicated")
 
@@ -224,8 +222,16 @@ def visible_labels(store: Store, who: Identity, trace_id: str) -> list[Label]:
 # ---------------------------------------------------------------------------- the write path
 
 
-def _label_where(conn: Connection, *where: sa.ColumnElement[bool]) -> Label | None:
-    row = conn.execute(sa.select(labels).where(*where)).mappings().first()
+# Built once: a save runs them every time (see store_records for why that matters).
+_LABEL_OF = sa.select(labels).where(
+    labels.c.trace_id == sa.bindparam("trace_id"), labels.c.annotator == sa.bindparam("annotator")
+)
+_LABEL_BY_ID = sa.select(labels).where(labels.c.id == sa.bindparam("label_id"))
+_TRACE_OF_LABEL = sa.select(labels.c.trace_id).where(labels.c.id == sa.bindparam("label_id"))
+
+
+def _one_label(conn: Connection, query: sa.Select, **params: Any) -> Label | None:
+    row = conn.execute(query, params).mappings().first()
     return None if row is None else codec.label_from_row(row)
 
 
@@ -250,7 +256,7 @@ def _save(
     try:
         with write_transaction(store.engine) as conn:
             if trace_id is None:
-                trace_id = conn.scalar(sa.select(labels.c.trace_id).where(labels.c.id == label_id))
+                trace_id = conn.scalar(_TRACE_OF_LABEL, {"label_id": label_id})
                 if trace_id is None:
                     raise LabelConflict(f"label {label_id} does not exist (trace deleted?)")
             trace = store.lock_trace(conn, trace_id)

@@ -30,6 +30,9 @@ MODES: tuple[str, ...] = ("first_mistake", "step_rating", "behaviors")
 """Labelling modes a project may switch on."""
 
 
+_PROJECT = sa.select(projects).where(projects.c.dataset == sa.bindparam("dataset"))
+
+
 @dataclass(frozen=True)
 class Identity:
     """Who is acting: a name ('' when nobody is logged in), a role, and whether logged in."""
@@ -183,7 +186,7 @@ def get_project(store: Store, dataset: str) -> Project:
 
 def project_in(conn: Connection, dataset: str) -> Project:
     """Return the settings of ``dataset`` read through ``conn`` (defaults when never saved)."""
-    row = conn.execute(sa.select(projects).where(projects.c.dataset == dataset)).mappings().first()
+    row = conn.execute(_PROJECT, {"dataset": dataset}).mappings().first()
     if row is None:
         return Project(dataset=dataset)
     return Project(

