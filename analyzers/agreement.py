@@ -35,7 +35,7 @@ from analyzers.agreement_stats import (
     step_judgements,
     value_counts,
 )
-from trace_store.schema import DATASET_ANNOTATOR_PREFIX, NO_MISTAKE, Label, Trace
+from trace_store.schema import DATASET_ANNOTATOR_PREFIX, NO_MISTAKE, Label
 
 ADJUDICATED = "adjudicated"
 """Annotator name (and source) of a trace's adjudicated label."""
@@ -233,8 +233,9 @@ def agreement_report(
     ordered_refs = sorted(
         references, key=lambda r: (r != f"{DATASET_ANNOTATOR_PREFIX}{dataset}", r)
     )
+    views = {ref: _reference_view(references[ref], human, n_steps) for ref in ordered_refs}
     reference_rows = [
-        _with_reference(name, ref, references[ref], human, mistakes, judged, n_steps)
+        _with_reference(name, ref, views[ref], mistakes, judged)
         for ref in ordered_refs
         for name in names
     ]
@@ -332,25 +333,32 @@ def _pair(
     )
 
 
+def _reference_view(
+    ref_labels: Mapping[str, Label],
+    human: Mapping[str, Mapping[str, Label]],
+    n_steps: Mapping[str, int],
+) -> dict[str, tuple[int | None, list[int | None] | None]]:
+    """Return (first mistake, step judgements) of a reference on each humanly labelled trace."""
+    return {
+        tid: (effective_mistake(lb), step_judgements(lb, n_steps.get(tid)))
+        for tid, lb in ref_labels.items()
+        if tid in human
+    }
+
+
 def _with_reference(
     name: str,
     ref: str,
-    ref_labels: Mapping[str, Label],
-    human: Mapping[str, Mapping[str, Label]],
+    view: Mapping[str, tuple[int | None, list[int | None] | None]],
     mistakes: Mapping[str, Mapping[str, int]],
     judged: Mapping[str, Mapping[str, list[int | None]]],
-    n_steps: Mapping[str, int],
 ) -> ReferenceAgreement:
     order = {"same": 0, "earlier": 0, "later": 0}
     left: list[int] = []
     right: list[int] = []
-    for tid, by in human.items():
-        if name not in by or tid not in ref_labels:
-            continue
-        theirs = effective_mistake(ref_labels[tid])
+    for tid, (theirs, ref_steps) in view.items():
         if name in mistakes[tid] and theirs is not None:
             order[mistake_order(mistakes[tid][name], theirs)] += 1
-        ref_steps = step_judgements(ref_labels[tid], n_steps.get(tid))
         if name in judged[tid] and ref_steps:
             x, y = paired_judgements(judged[tid][name], ref_steps)
             left += x
@@ -369,21 +377,32 @@ def _with_reference(
 
 
 class LabelSource(Protocol):
-    """What load_report reads: the store's label stream and traces (trace_store.Store fits)."""
+    """What load_report reads: the store's label stream and trace rows (trace_store.Store fits)."""
 
     def iter_labels(
         self, *, dataset: str | None = ..., annotator: str | None = ..., status: str | None = ...
     ) -> Iterable[Label]: ...
 
-    def get_traces(self, ids: list[str]) -> list[Trace]: ...
+    def list_traces(self, flt: Any = ..., *, limit: int = ...) -> list[Any]: ...
+
+
+ID_CHUNK = 5_000
 
 
 def load_report(store: LabelSource, dataset: str, *, max_axis: int = 16) -> AgreementReport:
-    """Return the agreement report of ``dataset`` read from ``store`` (its submitted labels)."""
+    """Return the agreement report of ``dataset`` read from ``store`` (its submitted labels).
+
+    Step counts come from the store's trace rows (no step text is read).
+    """
+    # The store's own filter type; trace_store is the layer this one builds on.
+    from trace_store import TraceFilter
+
     labels = list(store.iter_labels(dataset=dataset, status="submitted"))
     ids = sorted({lb.trace_id for lb in labels if not is_reference(lb)})
     n_steps: dict[str, int] = {}
-    for start in range(0, len(ids), 500):
-        for trace in store.get_traces(ids[start : start + 500]):
-            n_steps[trace.id] = len(trace.steps)
+    for start in range(0, len(ids), ID_CHUNK):
+        chunk = ids[start : start + ID_CHUNK]
+        flt = TraceFilter(datasets=[dataset], ids=chunk)
+        for row in store.list_traces(flt, limit=len(chunk)):
+            n_steps[row.id] = row.n_steps
     return agreement_report(labels, n_steps, dataset=dataset, max_axis=max_axis)

@@ -30,6 +30,7 @@ table.ts-adj-grid { border-collapse: collapse; width: 100%; font-size: 0.85rem; 
 table.ts-adj-grid th { position: sticky; top: 0; background: #fff; z-index: 1;
   border-bottom: 2px solid #ccc; text-align: left; padding: 4px 6px; white-space: nowrap; }
 table.ts-adj-grid td { border-bottom: 1px solid #eee; padding: 4px 6px; vertical-align: top; }
+table.ts-adj-grid .ts-adj-col { width: 1%; white-space: nowrap; }
 table.ts-adj-grid td.ts-adj-text { white-space: pre-wrap; word-break: break-word;
   font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 0.8rem; }
 table.ts-adj-grid tr.ts-adj-split td { background: #fff8e1; }
@@ -119,7 +120,9 @@ def steps_grid_html(trace: Trace, labels: Sequence[Label]) -> str:
     for label in labels:
         judged = step_judgements(label, n_steps) or [None] * n_steps
         columns.append((label, judged, effective_mistake(label)))
-    head = "".join(f"<th>{escape_text(label.annotator)}</th>" for label, _, _ in columns)
+    head = "".join(
+        f'<th class="ts-adj-col">{escape_text(label.annotator)}</th>' for label, _, _ in columns
+    )
     rows = []
     for step in trace.steps:
         k = step.index
@@ -127,16 +130,16 @@ def steps_grid_html(trace: Trace, labels: Sequence[Label]) -> str:
         given = {v for v in values if v is not None}
         split = ' class="ts-adj-split"' if len(given) > 1 else ""
         cells = "".join(
-            f"<td>{judgement_mark_html(v, first=m == k)}</td>"
+            f'<td class="ts-adj-col">{judgement_mark_html(v, first=m == k)}</td>'
             for (_, _, m), v in zip(columns, values, strict=True)
         )
         rows.append(
-            f'<tr{split} data-step="{k}"><td><b>{k}</b></td>{cells}'
+            f'<tr{split} data-step="{k}"><td class="ts-adj-col"><b>{k}</b></td>{cells}'
             f'<td class="ts-adj-text">{escape_text(step.text)}</td></tr>'
         )
     return (
         ADJ_CSS
-        + '<table class="ts-adj-grid"><thead><tr><th>step</th>'
+        + '<table class="ts-adj-grid"><thead><tr><th class="ts-adj-col">step</th>'
         + head
         + "<th>text</th></tr></thead><tbody>"
         + "".join(rows)

@@ -4,7 +4,9 @@ Figures come from analyzers.agreement.load_report (the same report `cli.py agree
 headline figures, each pair of annotators (exact first-mistake match and Cohen's kappa), the
 first-mistake confusion heatmap, each annotator against the dataset's own labels, and the
 disagreeing traces with links to the Adjudicate page and the Trace view. The report is read
-fresh on every run, so labels submitted a moment ago count at once.
+fresh on every full run, so labels submitted a moment ago count at once; the heatmap's pair
+choice and the trace picker are fragments that reuse it (reading takes about a second for
+6,000 labels, see bench/agreement_bench.py).
 """
 
 from __future__ import annotations
@@ -116,8 +118,12 @@ def render_pairs(report: AgreementReport) -> None:
     )
 
 
+@st.fragment
 def render_confusion(report: AgreementReport) -> None:
-    """Draw the first-mistake confusion heatmap (all pairs, or one chosen pair)."""
+    """Draw the first-mistake confusion heatmap (all pairs, or one chosen pair).
+
+    A fragment: choosing another pair redraws the heatmap from the report already read.
+    """
     st.subheader("First mistakes compared")
     if not any(any(row) for row in report.confusion):
         st.info("No trace has first-mistake verdicts from two annotators yet.")
@@ -188,8 +194,9 @@ def _pick_from_table(ids: list[str]) -> None:
         st.session_state[PICK_KEY] = ids[rows[0]]
 
 
+@st.fragment
 def render_disagreements(report: AgreementReport, dataset: str) -> None:
-    """Draw the disagreeing traces, with links to adjudicate one or open it."""
+    """Draw the disagreeing traces, with links to adjudicate one or open it (a fragment)."""
     st.subheader("Disagreeing traces")
     if not report.disagreements:
         st.success("No trace has annotators naming different first mistakes.")

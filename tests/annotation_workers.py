@@ -22,6 +22,7 @@ from trace_store import open_store
 from trace_store.annotation import (
     Identity,
     LabelConflict,
+    next_trace,
     record_label,
     update_label_by_id,
 )
@@ -170,3 +171,34 @@ def read_results(folder: Path) -> dict[str, dict[str, Any]]:
 def writes_per_process(default: int) -> int:
     """Return $THOUGHTSCOPE_LABEL_WRITES (a quick local run) or ``default``."""
     return int(os.environ.get("THOUGHTSCOPE_LABEL_WRITES", default))
+
+
+def crash_writer(url: str, annotator: str, trace_ids: list[str], seed: int, log: str) -> None:
+    """Write labels forever, logging each save's intent before it and its ack after it.
+
+    Meant to be killed (SIGKILL) at a random moment: the log then says which saves the store
+    acknowledged and which one, at most, was in flight. Lines are JSON objects written with one
+    os.write each, so a kill never leaves half a line.
+    """
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    rng = random.Random(seed)
+    with open_store(url) as store:
+        who = Identity(annotator)
+        versions = {}
+        for trace_id in trace_ids:
+            mine = store.labels_for(trace_id, annotator=annotator)
+            versions[trace_id] = mine[0].version if mine else None
+        while True:
+            if rng.random() < 0.25:
+                trace_id = next_trace(store, who, "demo") or rng.choice(trace_ids)
+            else:
+                trace_id = rng.choice(trace_ids)
+            expected = versions[trace_id]
+            change = {"first_mistake": rng.randrange(-1, 2), "draft": rng.random() < 0.4}
+            intent = {"trace_id": trace_id, "expected": expected, **change}
+            os.write(fd, orjson.dumps({"intent": intent}) + b"\n")
+            saved = record_label(store, who, trace_id, expected_version=expected, **change)
+            versions[trace_id] = saved.version
+            ack = {"trace_id": trace_id, "version": saved.version, "status": saved.status,
+                   "first_mistake": saved.first_mistake}  # fmt: skip
+            os.write(fd, orjson.dumps({"ack": ack}) + b"\n")

@@ -94,28 +94,36 @@ def test_reviewer_reads_agreement_and_adjudicates(browser, team_app: tuple[str, 
     page.locator(".js-plotly-plot .heatmaplayer").first.wait_for()
     screenshot(page, "agreement-01-figures")
 
-    page.get_by_role("link", name="Adjudicate t2").click()
-    page.wait_for_url(lambda u: "/adjudicate" in u and "trace=t2" in u)
+    # the trace picker is a fragment: picking t4 changes the links without a full rerun
+    choose(page, "Trace", "t4 — alice: step 0, bob: step 0, carol: step 2")
+    page.get_by_role("link", name="Adjudicate t4").click()
+    page.wait_for_url(lambda u: "/adjudicate" in u and "trace=t4" in u)
     wait_for_app(page)
     page.locator("table.ts-adj-grid").wait_for()
-    assert page.locator("table.ts-adj-grid .ts-adj-bad").count() == 2  # bob's and the dataset's
-    choose(page, "First mistake", "no mistake — alice")
+    # alice's, bob's and the dataset's first mistake at step 0, carol's at step 2
+    assert page.locator("table.ts-adj-grid .ts-adj-bad").count() == 4
+    choose(page, "First mistake", "step 2 — carol")
     page.get_by_label("Note (why this decision)").fill("step 0 is right")
     screenshot(page, "agreement-02-adjudicate")
     page.get_by_role("button", name="Save final label").click()
-    page.get_by_text("Saved the final label of t2: no mistake").wait_for()
-    label = wait_adjudicated(url, "t2")
-    assert (label.first_mistake, label.note) == (-1, "step 0 is right")
+    page.get_by_text("Saved the final label of t4: step 2").wait_for()
+    label = wait_adjudicated(url, "t4")
+    assert (label.first_mistake, label.note) == (2, "step 0 is right")
     with open_store(url) as store:
         assert store.label_history(label.id)[0]["annotator"] == "rita"
-    page.wait_for_url(lambda u: "trace=t3" in u)  # on to the next open disagreement
+    page.wait_for_url(lambda u: "trace=t2" in u)  # on to the first open disagreement
+    wait_for_app(page)
+    page.locator(".ts-adj-card").filter(has_text="bob").filter(has_text="step 0").wait_for()
+    choice = page.get_by_role("combobox", name="First mistake")
+    assert choice.input_value() == "step 0 — bob, dataset:agree-demo"
+    assert page.get_by_label("Note (why this decision)").input_value() == ""
     screenshot(page, "agreement-03-saved")
 
     page.goto(f"{base}/agreement?dataset={DATASET}")
     wait_for_app(page)
     metric = page.locator('[data-testid="stMetric"]').filter(has_text="Disagreeing traces")
     assert metric.locator('[data-testid="stMetricValue"]').inner_text() == "3"
-    page.get_by_text("no mistake", exact=False).first.wait_for()
+    page.get_by_text("step 2", exact=True).first.wait_for()  # t4's adjudicated column
 
 
 def test_annotator_is_told_reviewers_only(browser, team_app: tuple[str, str]) -> None:

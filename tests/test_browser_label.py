@@ -100,7 +100,11 @@ def page_run(page) -> str:
 
 
 def wait_selected(page, step: int) -> None:
-    page.wait_for_selector(f"#ts-step-{step}.ts-selected")
+    try:
+        page.wait_for_selector(f"#ts-step-{step}.ts-selected")
+    except Exception:
+        screenshot(page, f"label-debug-step{step}")
+        raise
 
 
 def wait_rating(page, step: int, rating: str) -> None:

@@ -73,7 +73,7 @@ def next_trace(
             candidates = _open_traces(conn, who.name, project, now, after)
             for rid, trace_id in candidates:
                 after = rid
-                if False:
+                if store.dialect == "postgresql":
                     # Another queue may have filled this slot after the query's snapshot: lock
                     # the row, then count again (a new statement sees what committed meanwhile).
                     store.lock_trace(conn, trace_id)
@@ -158,14 +158,19 @@ def progress(store: Store, who: Identity, dataset: str, *, now: datetime | None 
 
 
 def _own_unfinished(conn: Connection, name: str, dataset: str, now: datetime) -> str | None:
-    """Return the trace ``name`` holds a lease on or has a draft of in ``dataset``, or None."""
+    """Return the trace ``name`` holds a lease on or has a draft of in ``dataset``, or None.
+
+    Both lists are one person's and short: they are read whole and the first trace picked
+    here, because with ORDER BY rid LIMIT 1 the planner prefers walking every trace of the
+    dataset in rid order, probing for this person's rows at each.
+    """
     mine_submitted = sa.exists().where(
         labels.c.trace_id == label_leases.c.trace_id,
         labels.c.annotator == name,
         labels.c.status == "submitted",
     )
-    leased = conn.scalar(
-        sa.select(label_leases.c.trace_id)
+    leased = conn.execute(
+        sa.select(traces.c.rid, label_leases.c.trace_id)
         .select_from(label_leases.join(traces, traces.c.id == label_leases.c.trace_id))
         .where(
             label_leases.c.dataset == dataset,
@@ -173,22 +178,19 @@ def _own_unfinished(conn: Connection, name: str, dataset: str, now: datetime) ->
             label_leases.c.expires_at > now,
             sa.not_(mine_submitted),
         )
-        .order_by(traces.c.rid)
-        .limit(1)
-    )
-    if leased is not None:
-        return leased
-    return conn.scalar(
-        sa.select(labels.c.trace_id)
+    ).all()
+    if leased:
+        return min(leased)[1]
+    drafts = conn.execute(
+        sa.select(traces.c.rid, labels.c.trace_id)
         .select_from(labels.join(traces, traces.c.id == labels.c.trace_id))
         .where(
             labels.c.annotator == name,
             labels.c.status == "draft",
             traces.c.dataset == dataset,
         )
-        .order_by(traces.c.rid)
-        .limit(1)
-    )
+    ).all()
+    return min(drafts)[1] if drafts else None
 
 
 def _taken(trace_id: sa.ColumnElement[str], name: str, now: datetime) -> sa.ColumnElement[int]:
@@ -233,6 +235,9 @@ def _open_traces(
         .where(
             traces.c.dataset == project.dataset,
             traces.c.rid > after,
+            # n_labels counts submitted human labels plus at most one adjudicated label, so a
+            # trace above this is complete; the queue index answers it without the subqueries.
+            traces.c.n_labels <= project.overlap,
             _not_mine(traces.c.id, name),
             _taken(traces.c.id, name, now) < project.overlap,
         )

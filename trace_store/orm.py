@@ -104,8 +104,8 @@ class TraceRecord(Base):
 
     __table_args__ = (
         Index("ix_traces_dataset_id", "dataset", "id"),
-        # The labelling queue walks a dataset's traces in import order.
-        Index("ix_traces_dataset_rid", "dataset", "rid"),
+        # The labelling queue walks a dataset's traces in import order, skipping complete ones.
+        Index("ix_traces_dataset_rid_n_labels", "dataset", "rid", "n_labels"),
         Index("ix_traces_task_id", "task", "id"),
         Index("ix_traces_model_id", "model", "id"),
         Index(

@@ -52,16 +52,15 @@ def upgrade() -> None:
             ["trace_id"], ["traces.id"], name="fk_label_leases_trace_id_traces", ondelete="CASCADE"
         ),
     )
-    op.create_index(
-        "ix_label_leases_dataset_annotator", "label_leases", ["dataset", "annotator"]
-    )
-    # The labelling queue hands out a dataset's traces in import order (rid).
-    op.create_index("ix_traces_dataset_rid", "traces", ["dataset", "rid"])
+    op.create_index("ix_label_leases_dataset_annotator", "label_leases", ["dataset", "annotator"])
+    # The labelling queue walks a dataset's traces in import order (rid), skipping complete ones
+    # (n_labels) without reading the table.
+    op.create_index("ix_traces_dataset_rid_n_labels", "traces", ["dataset", "rid", "n_labels"])
 
 
 def downgrade() -> None:
     """Drop what the upgrade created."""
-    op.drop_index("ix_traces_dataset_rid", table_name="traces")
+    op.drop_index("ix_traces_dataset_rid_n_labels", table_name="traces")
     op.drop_table("label_leases")
     op.drop_table("projects")
     op.drop_table("users")

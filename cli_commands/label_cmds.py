@@ -1,0 +1,313 @@
+"""Labelling verbs: `label`, `users add|list|remove`, `project set|show`.
+
+They go through trace_store.annotation, the same functions the labelling page calls, so the
+rules (validation, one label per annotator, conflict detection, history) are the same. The CLI
+is run by whoever owns the store, so it acts as a local admin; `label --annotator NAME` records
+the label as NAME.
+"""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from cli_commands.common import fail, open_cli_store, print_json
+
+if TYPE_CHECKING:
+    from trace_store.annotation import Identity, Project
+
+LABEL_HELP = """Record a person's label on one trace, exactly as the labelling page does.
+
+--mistake-step is the 0-based index of the first wrong step, or `none` when every step is
+right. --ratings gives one rating per step (1 good, 0 neutral, -1 bad; `?` or an empty item
+leaves a step unrated). --draft saves a draft instead of submitting (submitting releases the
+annotator's lease on the trace). Re-running it updates NAME's label; the history keeps every
+version. If NAME's label changed since --expected-version (default: the version stored when
+this command reads it), the save is refused as a conflict (exit code 1).
+
+Example:
+
+\b
+    python cli.py label bbm-0001 --annotator ann --mistake-step 2
+    python cli.py label bbm-0001 --annotator ann --mistake-step none --ratings "1,1,1,1" --json
+    python cli.py label bbm-0002 --annotator bob --mistake-step 0 --draft --note "check step 0"
+"""
+
+USERS_HELP = """Register people for team labelling and give them a role.
+
+Roles: annotator (labels traces), reviewer (also adjudicates disagreements), admin (also
+changes roles and projects). In team mode (THOUGHTSCOPE_AUTH=oidc or header) the app takes a
+logged-in person's role from here; unregistered people are annotators.
+
+Example:
+
+\b
+    python cli.py users add rita --role reviewer
+    python cli.py users list
+"""
+
+PROJECT_HELP = """Show or change how a dataset is labelled (modes, overlap, blind mode, guidelines).
+
+Example:
+
+\b
+    python cli.py project set --dataset bbm --modes first_mistake,step_rating --overlap 2
+    python cli.py project set --dataset bbm --guidelines docs/bbm-guidelines.md --no-blind
+    python cli.py project show --dataset bbm
+"""
+
+
+def cli_identity() -> Identity:
+    """Return the identity the CLI acts as: the local user, as an admin."""
+    from trace_store.annotation import Identity
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry for the uid, e.g. in a container
+        user = "local"
+    return Identity(f"cli:{user}", "admin")
+
+
+def parse_mistake_step(text: str | None) -> int | None:
+    """Return the first mistake for --mistake-step: an index, -1 for `none`, None if absent."""
+    if text is None:
+        return None
+    value = text.strip().lower()
+    if value in ("none", "no", "-1"):
+        return -1
+    if value.isdigit():
+        return int(value)
+    fail(f"--mistake-step: expected a step index (0, 1, ...) or 'none', got {text!r}")
+
+
+def parse_ratings(text: str | None) -> list[int | None] | None:
+    """Return the per-step ratings of --ratings ("1,0,-1,?"), or None when absent."""
+    if text is None:
+        return None
+    ratings: list[int | None] = []
+    for position, item in enumerate(text.split(","), start=1):
+        item = item.strip()
+        if item in ("", "?"):
+            ratings.append(None)
+        elif item in ("1", "+1", "0", "-1"):
+            ratings.append(int(item))
+        else:
+            fail(
+                f"--ratings item {position}: expected 1, 0, -1, or ? for unrated, got {item!r} "
+                f"(in {text!r})"
+            )
+    return ratings
+
+
+def _project_lines(project: Project) -> list[str]:
+    guide = project.guidelines.strip().splitlines()
+    shown = f"{len(project.guidelines)} characters: {guide[0][:60]}" if guide else "(none)"
+    return [
+        f"dataset        {project.dataset}" + ("" if project.saved else "  (defaults, not saved)"),
+        f"modes          {','.join(project.modes)}",
+        f"overlap        {project.overlap}",
+        f"blind          {'yes' if project.blind else 'no'}",
+        f"lease_seconds  {project.lease_seconds}",
+        f"guidelines     {shown}",
+    ]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `label`, `users` and `project` verbs to ``app``."""
+
+    @app.command("label", help=LABEL_HELP)
+    def label(
+        trace_id: str = typer.Argument(..., help="Id of the trace to label."),
+        annotator: str = typer.Option(..., "--annotator", help="Who gives the label."),
+        mistake_step: str | None = typer.Option(
+            None, "--mistake-step", help="First wrong step (0-based) or 'none'."
+        ),
+        ratings: str | None = typer.Option(
+            None, "--ratings", help='Per-step ratings, e.g. "1,1,-1" (? = unrated).'
+        ),
+        draft: bool = typer.Option(False, "--draft", help="Save a draft, do not submit."),
+        note: str | None = typer.Option(None, "--note", help="Free-text note (default: kept)."),
+        expected_version: int | None = typer.Option(
+            None, "--expected-version", help="Version you last read; refuse if it changed."
+        ),
+        as_json: bool = typer.Option(False, "--json", help="Print the saved label as JSON."),
+    ) -> None:
+        from trace_store.annotation import (
+            Identity,
+            LabelConflict,
+            NotAllowed,
+            my_label,
+            record_label,
+            role_of,
+        )
+
+        first_mistake = parse_mistake_step(mistake_step)
+        step_ratings = parse_ratings(ratings)
+        with open_cli_store() as store:
+            who = Identity(annotator.strip(), role_of(store, annotator.strip()) or "annotator")
+            current = my_label(store, who, trace_id)
+            if expected_version is None and current is not None:
+                expected_version = current.version
+            if note is None:
+                note = current.note if current is not None else ""
+            try:
+                saved = record_label(
+                    store, who, trace_id, first_mistake=first_mistake, step_ratings=step_ratings,
+                    note=note, draft=draft, expected_version=expected_version,
+                )  # fmt: skip
+            except LabelConflict as exc:
+                fail(f"conflict: {exc}")
+            except (NotAllowed, ValueError) as exc:
+                fail(str(exc))
+        if as_json:
+            print_json(saved)
+            return
+        mistake = {None: "not given", -1: "no mistake"}.get(
+            saved.first_mistake, f"step {saved.first_mistake}"
+        )
+        typer.echo(
+            f"saved {saved.status} label {saved.id} (version {saved.version}) by "
+            f"{saved.annotator} on {saved.trace_id}: first mistake {mistake}"
+        )
+
+    users_app = typer.Typer(help=USERS_HELP, no_args_is_help=True)
+
+    @users_app.command("add", help=USERS_HELP)
+    def users_add(
+        name: str = typer.Argument(..., help="The person's name (as they log in)."),
+        role: str = typer.Option("annotator", "--role", help="annotator, reviewer or admin."),
+    ) -> None:
+        from trace_store.annotation import set_role
+
+        with open_cli_store() as store:
+            try:
+                set_role(store, cli_identity(), name, role)  # type: ignore[arg-type]
+            except ValueError as exc:
+                fail(str(exc))
+        typer.echo(f"{name.strip()} is now {role}")
+
+    @users_app.command("list")
+    def users_list(
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """List registered people and their roles.
+
+        Example:
+
+        \b
+            python cli.py users list --json
+        """
+        from trace_store.annotation import list_users
+
+        with open_cli_store() as store:
+            people = list_users(store)
+        if as_json:
+            print_json([{"name": n, "role": r} for n, r in people])
+            return
+        if not people:
+            typer.echo("no users registered (everyone who logs in is an annotator)")
+        for name, role in people:
+            typer.echo(f"{name}\t{role}")
+
+    @users_app.command("remove")
+    def users_remove(name: str = typer.Argument(..., help="The person to unregister.")) -> None:
+        """Unregister a person (their labels stay; they become a plain annotator).
+
+        Example:
+
+        \b
+            python cli.py users remove rita
+        """
+        from trace_store.annotation import remove_user
+
+        with open_cli_store() as store:
+            if not remove_user(store, cli_identity(), name):
+                fail(f"no registered user {name!r}; see `python cli.py users list`")
+        typer.echo(f"removed {name}")
+
+    app.add_typer(users_app, name="users")
+
+    project_app = typer.Typer(help=PROJECT_HELP, no_args_is_help=True)
+
+    @project_app.command("set", help=PROJECT_HELP)
+    def project_set(
+        dataset: str = typer.Option(..., "--dataset", help="Dataset the settings are for."),
+        modes: str | None = typer.Option(
+            None, "--modes", help="Comma-separated: first_mistake, step_rating, behaviors."
+        ),
+        overlap: int | None = typer.Option(
+            None, "--overlap", help="How many annotators label each trace."
+        ),
+        blind: bool | None = typer.Option(
+            None, "--blind/--no-blind", help="Hide others' labels until one's own is submitted."
+        ),
+        lease_seconds: int | None = typer.Option(
+            None, "--lease-seconds", help="How long a trace stays reserved for its annotator."
+        ),
+        guidelines: Path | None = typer.Option(
+            None, "--guidelines", help="Markdown file shown beside the trace."
+        ),
+        as_json: bool = typer.Option(False, "--json", help="Print the saved settings as JSON."),
+    ) -> None:
+        from dataclasses import replace
+
+        from trace_store.annotation import get_project, save_project
+
+        changes: dict[str, object] = {}
+        if modes is not None:
+            changes["modes"] = tuple(m.strip() for m in modes.split(",") if m.strip())
+        if overlap is not None:
+            changes["overlap"] = overlap
+        if blind is not None:
+            changes["blind"] = blind
+        if lease_seconds is not None:
+            changes["lease_seconds"] = lease_seconds
+        if guidelines is not None:
+            try:
+                changes["guidelines"] = guidelines.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                fail(f"--guidelines {guidelines}: cannot read it as UTF-8 text ({exc})")
+        with open_cli_store() as store:
+            try:
+                saved = save_project(
+                    store, cli_identity(), replace(get_project(store, dataset), **changes)
+                )
+            except ValueError as exc:
+                fail(str(exc))
+            known = dataset in {d.name for d in store.datasets()}
+        if as_json:
+            print_json(saved)
+            return
+        typer.echo("\n".join(_project_lines(saved)))
+        if not known:
+            typer.echo(f"note: the store has no traces in dataset {dataset!r} yet", err=True)
+
+    @project_app.command("show")
+    def project_show(
+        dataset: str | None = typer.Option(
+            None, "--dataset", help="Dataset to show (default: every saved project)."
+        ),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Show a dataset's labelling settings (defaults when never set).
+
+        Example:
+
+        \b
+            python cli.py project show --dataset bbm
+        """
+        from trace_store.annotation import get_project, list_projects
+
+        with open_cli_store() as store:
+            shown = [get_project(store, dataset)] if dataset else list_projects(store)
+        if as_json:
+            print_json(shown[0] if dataset else shown)
+            return
+        if not shown:
+            typer.echo("no projects saved; every dataset uses the defaults")
+        typer.echo("\n\n".join("\n".join(_project_lines(p)) for p in shown))
+
+    app.add_typer(project_app, name="project")
