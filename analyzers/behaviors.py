@@ -19,6 +19,10 @@ DEFAULT_TAGGER = "rules"
 """Name of the tagger used when none is given."""
 
 
+class TaggerUnavailable(RuntimeError):
+    """A registered tagger cannot be built here (weights or a dependency missing); says why."""
+
+
 @runtime_checkable
 class Tagger(Protocol):
     """What every behaviour tagger provides."""
@@ -57,7 +61,10 @@ def tagger_names() -> list[str]:
 
 
 def get_tagger(name: str | None = None) -> Tagger:
-    """Return the tagger registered as ``name`` (default: "rules")."""
+    """Return the tagger registered as ``name`` (default: "rules").
+
+    Raises KeyError for an unknown name and TaggerUnavailable when the tagger cannot be built.
+    """
     key = name or DEFAULT_TAGGER
     if key not in _FACTORIES:
         raise KeyError(f"unknown tagger {key!r}; known taggers: {', '.join(tagger_names())}")
@@ -67,6 +74,16 @@ def get_tagger(name: str | None = None) -> Tagger:
 
 
 register_tagger(DEFAULT_TAGGER, RuleTagger)
+
+
+def _learned_ta() -> Tagger:
+    """Return the "learned-ta" tagger (imported here so torch loads only when it is chosen)."""
+    from analyzers.learned_tagger import LearnedTagger
+
+    return LearnedTagger()
+
+
+register_tagger("learned-ta", _learned_ta)
 
 
 def _resolve(tagger: Tagger | str | None) -> Tagger:

@@ -32,6 +32,7 @@ from analyzers.behaviors import Tagger, _resolve, step_behaviors
 from analyzers.segment import segment_steps, split_think
 from analyzers.thought_anchors import (
     TAG_TO_BEHAVIOR,
+    AnchorsTrace,
     chunk_boundaries,
     load_thought_anchors,
     step_boundaries,
@@ -156,31 +157,38 @@ class AnchorsAgreement:
     reference: dict[str, int]
     overlap: dict[str, dict[str, int]] = field(default_factory=dict)
     """For each behaviour, how the chunks it was found in are tagged by Thought Anchors."""
+    protocol: str = "as-is"
+    """How the tags were obtained: "as-is" (a tagger not fitted on these chunks),
+    "out-of-fold, N-fold by trace", or "in-sample" (fitted on these very chunks: optimistic)."""
 
 
-def anchors_agreement(
-    root: Path, tagger: Tagger | str | None = None, models: Iterable[str] | None = None
+def trained_on_anchors(tagger: Tagger | str | None) -> bool:
+    """Return whether the tagger was fitted on Thought Anchors (its ``trained_on`` says so)."""
+    return getattr(_resolve(tagger), "trained_on", None) == "thought-anchors"
+
+
+def _kept(traces: list[AnchorsTrace], models: Iterable[str] | None) -> list[int]:
+    """Return the indices of traces whose path holds one of ``models`` (all when None)."""
+    if models is None:
+        return list(range(len(traces)))
+    wanted = set(models)
+    return [i for i, t in enumerate(traces) if wanted & set(Path(t.path).parts)]
+
+
+def agreement_of(
+    traces: list[AnchorsTrace], predicted: list[list[list[str]]], protocol: str = "as-is"
 ) -> AnchorsAgreement:
-    """Return Cohen's kappa per behaviour between the tagger and Thought Anchors' tags.
+    """Return Cohen's kappa per behaviour between per-chunk behaviours and Thought Anchors' tags.
 
-    The published chunks are used as steps. ``models`` keeps only traces whose path holds one of
-    those model folder names (e.g. to report a part never looked at while writing rules).
+    ``predicted`` holds, for each trace, one list of behaviour names per chunk.
     """
     from sklearn.metrics import cohen_kappa_score  # heavy; only when scoring
 
-    chosen = _resolve(tagger)
-    wanted = set(models) if models is not None else None
     ours: dict[str, list[int]] = {b: [] for b in TAG_TO_BEHAVIOR.values()}
     theirs: dict[str, list[int]] = {b: [] for b in TAG_TO_BEHAVIOR.values()}
-    traces = load_thought_anchors(root)
     overlap: dict[str, dict[str, int]] = {b: {} for b in TAG_TO_BEHAVIOR.values()}
-    kept = 0
-    for trace in traces:
-        if wanted is not None and not wanted & set(Path(trace.path).parts):
-            continue
-        kept += 1
-        predicted = step_behaviors(chosen.tag(trace.chunks), len(trace.chunks))
-        for names, tags in zip(predicted, trace.function_tags, strict=True):
+    for trace, per_chunk in zip(traces, predicted, strict=True):
+        for names, tags in zip(per_chunk, trace.function_tags, strict=True):
             for tag, behavior in TAG_TO_BEHAVIOR.items():
                 ours[behavior].append(int(behavior in names))
                 theirs[behavior].append(int(tag in tags))
@@ -190,12 +198,53 @@ def anchors_agreement(
                         counts[their_tag] = counts.get(their_tag, 0) + 1
     n = len(next(iter(ours.values())))
     return AnchorsAgreement(
-        n_traces=kept,
+        n_traces=len(traces),
         n_chunks=n,
         kappa={b: float(cohen_kappa_score(theirs[b], ours[b])) if n else 0.0 for b in ours},
         tagged={b: sum(v) for b, v in ours.items()},
         reference={b: sum(v) for b, v in theirs.items()},
         overlap={b: dict(sorted(c.items(), key=lambda kv: -kv[1])) for b, c in overlap.items()},
+        protocol=protocol,
+    )
+
+
+def anchors_agreement(
+    root: Path, tagger: Tagger | str | None = None, models: Iterable[str] | None = None
+) -> AnchorsAgreement:
+    """Return Cohen's kappa per behaviour between the tagger and Thought Anchors' tags.
+
+    The published chunks are used as steps. ``models`` keeps only traces whose path holds one of
+    those model folder names (e.g. to report a part never looked at while writing rules). A
+    tagger fitted on Thought Anchors is scored on its own training chunks here, and the result
+    says "in-sample"; anchors_agreement_cv gives the honest figure for such a tagger.
+    """
+    chosen = _resolve(tagger)
+    traces = load_thought_anchors(root)
+    traces = [traces[i] for i in _kept(traces, models)]
+    predicted = [step_behaviors(chosen.tag(t.chunks), len(t.chunks)) for t in traces]
+    protocol = "in-sample" if trained_on_anchors(chosen) else "as-is"
+    return agreement_of(traces, predicted, protocol)
+
+
+def anchors_agreement_cv(
+    root: Path, tagger: Tagger | str | None, folds: int = 6, models: Iterable[str] | None = None
+) -> AnchorsAgreement:
+    """Return the out-of-fold agreement of a tagger fitted on Thought Anchors.
+
+    The tagger refits itself ``folds`` times (its ``out_of_fold_steps``), leaving whole traces
+    out, so every chunk is tagged by a model that never saw its trace. All traces take part in
+    the folds; ``models`` only narrows which ones are scored.
+    """
+    chosen = _resolve(tagger)
+    if not hasattr(chosen, "out_of_fold_steps"):
+        raise ValueError(f"tagger {chosen.name!r} cannot be cross-validated (not a fitted one)")
+    traces = load_thought_anchors(root)
+    predicted = chosen.out_of_fold_steps(traces, folds)  # type: ignore[attr-defined]
+    kept = _kept(traces, models)
+    return agreement_of(
+        [traces[i] for i in kept],
+        [predicted[i] for i in kept],
+        f"out-of-fold, {folds}-fold by trace",
     )
 
 

@@ -239,3 +239,28 @@ def group_columns(computed: Sequence[str], wanted: Sequence[str], dim: int) -> n
             cols.extend(range(start, start + widths[group]))
         start += widths[group]
     return np.asarray(cols, dtype=np.int64)
+
+
+def embedding_dim(groups: Sequence[str], n_features: int) -> int:
+    """Return the embedding width implied by a matrix of ``n_features`` columns for ``groups``."""
+    groups = check_groups(groups)
+    if "embedding" not in groups:
+        return 0
+    rest = sum(w for g, w in group_widths(0).items() if g in groups and g != "embedding")
+    return (n_features - rest) // 4
+
+
+def column_weights(groups: Sequence[str], n_features: int, embedding_weight: float) -> np.ndarray:
+    """Return per-column weights: ``embedding_weight`` on the raw embedding block, 1 elsewhere.
+
+    The head standardises every column, so 1,536 raw embedding columns would otherwise outvote
+    the handful of checker and position columns under the same penalty; and they mostly encode
+    which task a step comes from, so on a task unseen in training they shift every step's score
+    (leave-one-task-out on Dyck languages: 0.82 location accuracy at weight 1, 0.97 at 0.1).
+    A weight w scales the standardised column by w, i.e. penalises its coefficient 1/w^2 harder.
+    """
+    weights = np.ones(n_features, np.float32)
+    dim = embedding_dim(groups, n_features)
+    if dim:
+        weights[: 4 * dim] = embedding_weight
+    return weights

@@ -46,6 +46,8 @@ class HeadConfig:
     class_weight: str | None = "balanced"
     """'balanced' weights the rare first-mistake steps up; None weights every step alike."""
     c_grid: tuple[float, ...] = LOGREG_C_GRID
+    embedding_weight: float = 0.1
+    """Weight of the raw embedding columns after standardising (see column_weights)."""
     hidden: int = 128
     dropout: float = 0.2
     learning_rate: float = 1e-3
@@ -57,6 +59,8 @@ class HeadConfig:
     def __post_init__(self) -> None:
         if self.head not in HEADS:
             raise FinderError(f"unknown head {self.head!r}; choose one of {', '.join(HEADS)}")
+        if not 0.0 < self.embedding_weight <= 1.0:
+            raise FinderError(f"embedding_weight must be in (0, 1], got {self.embedding_weight}")
         if self.class_weight not in (None, "balanced"):
             raise FinderError(f"class_weight must be 'balanced' or None, got {self.class_weight}")
 
@@ -70,6 +74,8 @@ class Rows:
     offsets: np.ndarray
     """offsets[k]:offsets[k+1] are trace k's rows."""
     gold: list[int] = field(default_factory=list)
+    weights: np.ndarray | None = None
+    """Per-column weights applied after standardising (None: all 1)."""
 
 
 def stack_rows(features: Sequence[np.ndarray], gold: Sequence[int], *, full: bool) -> Rows:
@@ -151,10 +157,13 @@ def choose_threshold(per_trace: Sequence[np.ndarray], gold: Sequence[int]) -> tu
     return float(threshold), best / len(gold) if gold else 0.0
 
 
-def _scaler(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _scaler(x: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Return (mean, scale) so that (x - mean) / scale is standardised times ``weights``."""
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale < 1e-6] = 1.0
+    if weights is not None:
+        scale = scale / weights
     return mean.astype(np.float32), scale.astype(np.float32)
 
 
@@ -181,7 +190,7 @@ def _val_score(arrays: dict[str, np.ndarray], head: str, val: Rows) -> tuple[flo
 def _train_logreg(
     train: Rows, val: Rows, cfg: HeadConfig, progress: TrainProgress | None
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    mean, scale = _scaler(train.x)
+    mean, scale = _scaler(train.x, train.weights)
     best: tuple[float, dict[str, np.ndarray], float, float] | None = None
     history = []
     for k, c in enumerate(cfg.c_grid):
@@ -203,7 +212,7 @@ def _train_mlp(
 
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    mean, scale = _scaler(train.x)
+    mean, scale = _scaler(train.x, train.weights)
     xt = torch.from_numpy((train.x - mean) / scale)
     yt = torch.from_numpy(train.y)
     xv = torch.from_numpy((val.x - mean) / scale)

@@ -47,6 +47,7 @@ from analyzers.finder_features import (
     DEFAULT_GROUPS,
     TraceInputs,
     check_groups,
+    column_weights,
     trace_features,
 )
 from analyzers.finder_training import (
@@ -321,6 +322,7 @@ def fit_from_features(
     started = time.perf_counter()
     train_idx, val_idx = _split(len(features), val_fraction, head.seed, gold)
     train = stack_rows([features[i] for i in train_idx], [gold[i] for i in train_idx], full=False)
+    train.weights = column_weights(groups, train.x.shape[1], head.embedding_weight)
     val: Rows = stack_rows([features[i] for i in val_idx], [gold[i] for i in val_idx], full=True)
     arrays, threshold, report = train_head(train, val, head, progress)
     val_probs = split_probabilities(head_probabilities(arrays, head.head, val.x), val.offsets)

@@ -175,7 +175,8 @@ def main() -> None:
     print(f"embeddings ({encoder.name}, {encoder.fingerprint}): {time.perf_counter() - t0:.1f} s")
     t0 = time.perf_counter()
     features = compute_features(inputs, FEATURE_GROUPS)
-    print(f"features (all groups, {features[0].shape[1]} columns): {time.perf_counter() - t0:.1f} s")
+    width = features[0].shape[1]
+    print(f"features (all groups, {width} columns): {time.perf_counter() - t0:.1f} s")
     rule = checker_rule(traces)
     fitter = Fitter(features, gold, encoder.dim, head)
     results: dict[str, object] = {}

@@ -20,6 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -46,7 +47,6 @@ N_STEPS = 3
 
 def trace_items(n: int) -> Iterator[ImportedTrace]:
     """Yield ``n`` small distinct traces (built unvalidated, as an importer hands them over)."""
-    now = utcnow()
     for i in range(n):
         steps = [
             Step.model_construct(index=k, text=f"step {k} of problem {i}: {i * 7 + k} = {i + k}")
@@ -113,17 +113,20 @@ def percentiles(values: list[float]) -> str:
 def time_saves(store: Store, n_traces: int, n_saves: int) -> None:
     """Time ``n_saves`` record_label calls of mixed kinds and print their percentiles."""
     rng = random.Random(11)
+    run = uuid.uuid4().hex[:6]  # new names on every run, so a kept store can be reused
     versions: dict[tuple[str, str], int] = {}
     timings: dict[str, list[float]] = {"insert": [], "update": []}
     for i in range(n_saves):
         trace_id = f"b{rng.randrange(n_traces):07d}"
         draft = rng.random() < 0.5
         if rng.random() < 0.3:
-            name = f"new{i}"  # a first save: the editor loaded no label
+            name = f"new{run}-{i}"  # a first save: the editor loaded no label
             expected = None
         else:
             name = rng.choice(ANNOTATORS)
-            expected = versions.get((name, trace_id), 1)
+            expected = versions.get((name, trace_id))
+            if expected is None:  # what the editor loaded before the save (not timed)
+                expected = store.labels_for(trace_id, annotator=name)[0].version
         kind = "insert" if expected is None else "update"
         started = time.perf_counter()
         saved = record_label(
@@ -144,8 +147,9 @@ def time_queue(store: Store, calls: int) -> None:
     admin = Identity("boss", "admin")
     save_project(store, admin, Project(DATASET, overlap=5))
     values = []
+    run = uuid.uuid4().hex[:6]
     for i in range(calls):
-        who = Identity(f"q{i}")
+        who = Identity(f"q{run}-{i}")
         started = time.perf_counter()
         trace_id = next_trace(store, who, DATASET)
         values.append(time.perf_counter() - started)
@@ -158,7 +162,7 @@ def time_queue(store: Store, calls: int) -> None:
     values = []
     for i in range(max(calls // 10, 5)):
         started = time.perf_counter()
-        next_trace(store, Identity(f"late{i}"), DATASET, now=utcnow() + timedelta(hours=1))
+        next_trace(store, Identity(f"late{run}-{i}"), DATASET, now=utcnow() + timedelta(hours=1))
         values.append(time.perf_counter() - started)
     print(f"next_trace, nearly all complete {percentiles(values)}")
 

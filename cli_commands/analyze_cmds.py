@@ -43,7 +43,10 @@ optional `id` and `split`. Prints per-behaviour precision/recall/F1 and macro-F1
 split when lines carry one). --thought-anchors DIR prints Cohen's kappa per behaviour against
 that data set's GPT-4o chunk tags (self_checking ~ verification, plan_generation ~
 subgoal_setting, uncertainty_management ~ backtracking) and the sentence segmentation's
-boundary F1 against its chunks.
+boundary F1 against its chunks. A tagger fitted on Thought Anchors (--tagger learned-ta) is
+scored out-of-fold: refitted --cv-folds times leaving whole traces out (minutes; embeddings are
+cached); --in-sample scores the shipped weights on their own training chunks instead, labelled
+as such.
 
 Example:
 
@@ -51,6 +54,7 @@ Example:
     python cli.py evaluate-tags tests/fixtures/gold_behaviors.jsonl
     python cli.py evaluate-tags tests/fixtures/gold_behaviors.jsonl --split test --json
     python cli.py evaluate-tags --thought-anchors ../shared/data/thought-anchors
+    python cli.py evaluate-tags --thought-anchors ../shared/data/thought-anchors --tagger learned-ta
 """
 
 
@@ -192,6 +196,18 @@ def _analyze_dataset(dataset: str, tagger: str, mode: str) -> dict:
     return {"dataset": dataset, "traces": counter["traces"], "saved": saved, "steps_with": totals}
 
 
+def _check_tagger(tagger: str) -> None:
+    """Fail (a user error, no traceback) unless ``tagger`` is registered and can be built here."""
+    from analyzers.behaviors import TaggerUnavailable, get_tagger, tagger_names
+
+    if tagger not in tagger_names():
+        fail(f"--tagger: unknown tagger {tagger!r}; expected one of {tagger_names()}")
+    try:
+        get_tagger(tagger)
+    except TaggerUnavailable as exc:
+        fail(f"--tagger {tagger}: {exc}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the `analyze` and `evaluate-tags` verbs to ``app``."""
 
@@ -212,11 +228,9 @@ def register(app: typer.Typer) -> None:
         ),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> None:
-        from analyzers.behaviors import tagger_names
         from analyzers.segment import SEGMENT_MODES
 
-        if tagger not in tagger_names():
-            fail(f"--tagger: unknown tagger {tagger!r}; expected one of {tagger_names()}")
+        _check_tagger(tagger)
         if segment_mode not in SEGMENT_MODES:
             fail(f"--segment-mode: expected one of {list(SEGMENT_MODES)}, got {segment_mode!r}")
         if dataset is not None and paths:
@@ -251,21 +265,27 @@ def register(app: typer.Typer) -> None:
         anchors: Path | None = typer.Option(
             None, "--thought-anchors", help="Thought Anchors folder to compare with."
         ),
+        cv_folds: int = typer.Option(
+            6, "--cv-folds", help="Folds (by trace) for a tagger fitted on Thought Anchors."
+        ),
+        in_sample: bool = typer.Option(
+            False, "--in-sample", help="Score a fitted tagger on its own training chunks."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print the scores as JSON."),
     ) -> None:
-        from analyzers.behaviors import tagger_names
         from analyzers.evaluate_tags import (
             GoldFormatError,
             anchors_agreement,
+            anchors_agreement_cv,
             anchors_boundary_scores,
             evaluate_gold,
             load_gold,
+            trained_on_anchors,
         )
 
         if gold is None and anchors is None:
             fail("give a GOLD file, --thought-anchors DIR, or both")
-        if tagger not in tagger_names():
-            fail(f"--tagger: unknown tagger {tagger!r}; expected one of {tagger_names()}")
+        _check_tagger(tagger)
         result: dict = {"tagger": tagger}
         if gold is not None:
             if not gold.is_file():
@@ -281,7 +301,15 @@ def register(app: typer.Typer) -> None:
         if anchors is not None:
             if not anchors.is_dir():
                 fail(f"{anchors}: no such folder")
-            agreement = anchors_agreement(anchors, tagger)
+            if trained_on_anchors(tagger) and not in_sample:
+                if cv_folds < 2:
+                    fail(f"--cv-folds: expected at least 2, got {cv_folds}")
+                try:
+                    agreement = anchors_agreement_cv(anchors, tagger, cv_folds)
+                except ValueError as exc:
+                    fail(f"{anchors}: {exc}")
+            else:
+                agreement = anchors_agreement(anchors, tagger)
             if agreement.n_chunks == 0:
                 fail(f"{anchors}: no Thought Anchors traces (chunks_labeled.json) found")
             result["thought_anchors"] = agreement
@@ -301,7 +329,12 @@ def register(app: typer.Typer) -> None:
                 )
         if "thought_anchors" in result:
             a = result["thought_anchors"]
-            typer.echo(f"thought anchors: {a.n_traces} traces, {a.n_chunks} chunks")
+            typer.echo(f"thought anchors: {a.n_traces} traces, {a.n_chunks} chunks ({a.protocol})")
+            if a.protocol == "in-sample":
+                typer.echo(
+                    "  warning: this tagger was fitted on these chunks; the honest figure is "
+                    "the out-of-fold one (drop --in-sample)"
+                )
             for behavior, kappa in a.kappa.items():
                 typer.echo(
                     f"  {behavior:<18} Cohen's kappa {kappa:.3f}  (tagged {a.tagged[behavior]}"

@@ -151,6 +151,11 @@ def train_finder_cmd(
     class_weight: str = typer.Option(
         "balanced", "--class-weight", help="balanced (weight first-mistake steps up) or none."
     ),
+    embedding_weight: float = typer.Option(
+        0.1,
+        "--embedding-weight",
+        help="Weight (0-1] of the raw embedding columns against the other features.",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the split and the head."),
     val_fraction: float = typer.Option(0.2, "--val-fraction", help="Share of traces held out."),
     max_epochs: int = typer.Option(40, "--max-epochs", help="MLP: most epochs."),
@@ -172,9 +177,10 @@ def train_finder_cmd(
             class_weight=None if class_weight == "none" else class_weight,
             max_epochs=max_epochs,
             patience=patience,
+            embedding_weight=embedding_weight,
         )
     except FinderError as exc:
-        fail(f"--head/--class-weight: {exc}")
+        fail(str(exc))
     groups = [g.strip() for g in features.split(",")] if features else list(DEFAULT_GROUPS)
     if encoder is not None and not (encoder / "config.json").is_file():
         fail(f"--encoder {encoder}: not a transformers model folder (no config.json there)")

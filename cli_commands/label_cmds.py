@@ -60,6 +60,29 @@ Example:
 """
 
 
+PROJECT_SET_HELP = """Change how a dataset is labelled; options not given keep their saved value.
+
+--modes: which judgements a label holds (first_mistake, step_rating, behaviors; a submit needs
+each mode's part). --overlap: how many annotators label each trace. --blind: annotators see
+others' labels only after submitting their own. --lease-seconds: how long the queue keeps a
+trace for the annotator it gave it to. --guidelines: a Markdown file shown beside the trace.
+
+Example:
+
+\b
+    python cli.py project set --dataset bbm --modes first_mistake,step_rating --overlap 2
+    python cli.py project set --dataset bbm --guidelines docs/bbm-guidelines.md --no-blind
+"""
+
+USERS_ADD_HELP = """Register a person with a role (annotator, reviewer or admin), or change it.
+
+Example:
+
+\b
+    python cli.py users add rita --role reviewer
+"""
+
+
 def cli_identity() -> Identity:
     """Return the identity the CLI acts as: the local user, as an admin."""
     from trace_store.annotation import Identity
@@ -175,7 +198,7 @@ def register(app: typer.Typer) -> None:
 
     users_app = typer.Typer(help=USERS_HELP, no_args_is_help=True)
 
-    @users_app.command("add", help=USERS_HELP)
+    @users_app.command("add", help=USERS_ADD_HELP)
     def users_add(
         name: str = typer.Argument(..., help="The person's name (as they log in)."),
         role: str = typer.Option("annotator", "--role", help="annotator, reviewer or admin."),
@@ -232,7 +255,7 @@ def register(app: typer.Typer) -> None:
 
     project_app = typer.Typer(help=PROJECT_HELP, no_args_is_help=True)
 
-    @project_app.command("set", help=PROJECT_HELP)
+    @project_app.command("set", help=PROJECT_SET_HELP)
     def project_set(
         dataset: str = typer.Option(..., "--dataset", help="Dataset the settings are for."),
         modes: str | None = typer.Option(

@@ -47,6 +47,9 @@ ROLE_STYLE: dict[str, tuple[str, str]] = {
 """Badge text and colour of each step role."""
 
 TREE_HEIGHT = 460
+STEPS_BOX_PX = 560
+STEPS_BOX_MIN_STEPS = 8
+"""Traces longer than this scroll inside a box of STEPS_BOX_PX pixels."""
 
 
 @dataclass
@@ -283,16 +286,19 @@ def render_correction_view(store: Any, corrected: Trace, key: str) -> None:
     )
     labels = store.labels_for(original.id)
     tags_o, tags_c = trace_tags(store, original), trace_tags(store, corrected)
+    # One height for both sides so their steps start level; a short pair needs no scrolling.
+    longest = max(len(original.steps), len(corrected.steps))
+    box_height = STEPS_BOX_PX if longest > STEPS_BOX_MIN_STEPS else "content"
     left, right = st.columns(2)
     with left:
         st.markdown(f"**Original** · {len(original.steps)} steps")
         st.caption(original.id)
-        with st.container(height=520, border=True, key=f"{key}_orig_steps"):
+        with st.container(height=box_height, border=True, key=f"{key}_orig_steps"):
             st.html(side_html(original, m, "original", info.chosen, tags_o))
     with right:
         st.markdown(f"**Corrected** · {len(corrected.steps)} steps")
         st.caption(corrected.id)
-        with st.container(height=520, border=True, key=f"{key}_corr_steps"):
+        with st.container(height=box_height, border=True, key=f"{key}_corr_steps"):
             st.html(side_html(corrected, m, "corrected", info.chosen, tags_c))
     st.markdown("**Search trees** (the ringed node is the divergence step)")
     left, right = st.columns(2)

@@ -62,7 +62,7 @@ def name_problem(name: str) -> str | None:
     if len(name) > NAME_MAX:
         return f"expected at most {NAME_MAX} characters, got {len(name)}"
     if name.strip() == ADJUDICATED_ANNOTATOR or name.strip().startswith(DATASET_ANNOTATOR_PREFIX):
-        return f"{name.strip()!r} is reserved for adjudicated and dataset labels"
+        return "names 'adjudicated' and 'dataset:…' are reserved for adjudicated and dataset labels"
     if any(not ch.isprintable() for ch in name):
         return "expected printable characters only"
     return None
@@ -150,7 +150,8 @@ def render_identity(store: Any, *, where: Any = None) -> Identity:
     if who.logged_in:
         if mode == "single":
             apply_query_params({"annotator": who.name})
-        side.markdown(f"Labelling as **{who.name}**  \nrole: {who.role} · login: {mode}")
+        # Plain text: a name typed by a person or sent by a proxy is not markdown.
+        side.text(f"Labelling as {who.name}\nrole: {who.role} · login: {mode}")
         if mode == "oidc" and side.button("Log out", key="identity_logout"):
             st.logout()
         if mode == "single" and side.button("Switch annotator", key="identity_switch"):

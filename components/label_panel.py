@@ -22,6 +22,7 @@ from components.label_session import (
     undo_change,
 )
 from components.label_steps import (
+    history_rows,
     label_card_html,
     shortcuts_html,
     steps_css,
@@ -346,7 +347,9 @@ def render_step_panel(ctx: PanelContext) -> None:
         disabled=blocked,
     )
     with st.expander("History of this label (who, when, old → new)"):
-        render_history(ctx, state.label_id)
+        # Read only when asked for: the panel reruns on every key press.
+        if st.toggle("Show the saves", key="label_show_history"):
+            render_history(ctx, state.label_id)
 
 
 def _note_changed(ctx: PanelContext) -> None:
@@ -357,8 +360,6 @@ def _note_changed(ctx: PanelContext) -> None:
 
 def render_history(ctx: PanelContext, label_id: int | None) -> None:
     """Draw the saves of the open label, newest first."""
-    from components.label_steps import history_rows
-
     if label_id is None:
         st.caption("Not saved yet: the first change saves a draft.")
         return

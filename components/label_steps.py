@@ -15,7 +15,6 @@ from components.safe_text import (
     BEHAVIOR_SHORT,
     STEP_CSS,
     behavior_chips_html,
-    escape_text,
     highlight_evidence_html,
 )
 from trace_store.schema import BEHAVIORS, NO_MISTAKE, BehaviorTag, Label, Suggestion
@@ -224,8 +223,3 @@ def _short(value: object, limit: int = 60) -> str:
 def steps_css() -> str:
     """Return the styles the step cards need (the Trace page's plus the labelling ones)."""
     return STEP_CSS + LABEL_CSS
-
-
-def text_html(text: str) -> str:
-    """Return free text (question, answer) as inert HTML."""
-    return escape_text(text)

@@ -78,7 +78,9 @@ def choose_dataset(store: Any) -> str | None:
         return None
     if current not in names:
         ss[DATASET_KEY] = names[0]
-    return st.selectbox("Dataset", names, key=DATASET_KEY)
+    return st.selectbox(
+        "Dataset", names, key=DATASET_KEY, on_change=lambda: ss.pop(TRACE_KEY, None)
+    )
 
 
 def disagreement_queue(store: Any, dataset: str) -> tuple[list[str], dict[str, Label]]:

@@ -10,6 +10,7 @@ Label page shows and the LM page's correction can use.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,13 @@ from components.finder_charts import confusion_figure, saved_finders, scores_fra
 from pages.shared import cached_datasets, current_store
 
 PREFIX = "finder"
-MODELS_ROOT = Path("models")
-"""Where the page saves finders and looks for saved ones (relative to the app's folder)."""
+MODELS_ENV = "THOUGHTSCOPE_MODELS"
+"""Environment variable naming the folder where the page saves and looks for finders."""
+
+
+def models_root() -> Path:
+    """Return the folder of saved finders: $THOUGHTSCOPE_MODELS, else models/ (app folder)."""
+    return Path(os.environ.get(MODELS_ENV, "models"))
 HEADS = ("logreg", "mlp")
 STAGE_NAMES = {
     "embed": "Embedding steps",
@@ -78,7 +84,7 @@ def _render_train(infos: list[Any]) -> None:
     st.text_input("Encoder folder (blank: packaged MiniLM)", key=f"{PREFIX}_encoder")
     suffix = f"-no-{'-'.join(exclude)}" if exclude else ""
     out = st.text_input(
-        "Save to folder", value=str(MODELS_ROOT / f"finder-{dataset}{suffix}"), key="finder_out"
+        "Save to folder", value=str(models_root() / f"finder-{dataset}{suffix}"), key="finder_out"
     )
     if st.button("Train", type="primary", key="finder_train"):
         bar = st.progress(0.0, text="Reading labelled traces…")
@@ -125,7 +131,7 @@ def _render_train(infos: list[Any]) -> None:
 def _choose_model(key: str) -> str:
     """Draw the finder-folder input ``key`` (default: the last trained, else the first saved)."""
     ss = st.session_state
-    found = [str(p) for p in saved_finders(MODELS_ROOT)]
+    found = [str(p) for p in saved_finders(models_root())]
     latest = ss[f"{PREFIX}_model"] or (found[0] if found else "")
     if ss.get(f"{key}_seen") != latest:
         # A newly trained finder becomes the default of both tabs once.

@@ -6,7 +6,8 @@ Run), Correct (Tyen et al.'s backtracking correction at labelled, suggested or r
 locations, with the random-location control; accuracy before/after side by side), Compare
 (original vs corrected, components.correction_view) and Runs (every Run with its parameters
 and timings). While a job runs, a progress bar above the tabs refreshes itself and a Cancel
-button stops the job at the next batch. The open tab and the compared trace are in the URL (``tab``, ``corrected``).
+button stops the job at the next batch. The open tab and the compared trace are in the URL
+(``tab``, ``corrected``).
 """
 
 from __future__ import annotations
@@ -45,6 +46,13 @@ TABS: tuple[str, ...] = ("Generate", "Correct", "Compare", "Runs")
 POLL_SECONDS = 0.5
 """How often the progress bar of a running job refreshes."""
 RUN_KINDS: tuple[str, ...] = ("generate", "correct")
+ROW_PX = 35
+"""Height of one st.dataframe row, to size tables that should show every row."""
+
+
+def plural(n: int, noun: str) -> str:
+    """Return "1 trace", "2 traces"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def init_page_state() -> None:
@@ -222,14 +230,17 @@ def render_arms(run: Run) -> None:
             st.metric(
                 ARM_NAMES.get(name, name),
                 f"{pct(arm.get('accuracy_before'))} → {pct(arm.get('accuracy_after'))}",
-                delta=None if change is None else f"{change:+.1f} points",
+                # No arrow for "no change": an up arrow on +0.0 reads as a gain.
+                delta=f"{change:+.1f} points" if change else None,
             )
             st.text(
-                f"{arm.get('n', 0)} traces ({arm.get('n_with_target', 0)} with a target): "
+                f"{plural(arm.get('n', 0), 'trace')} ({arm.get('n_with_target', 0)} with a "
+                "target): "
                 f"{full['correct_before']} → {full['correct_after']} right; "
                 f"{arm.get('fixed', 0)} fixed, {arm.get('broken', 0)} broken"
             )
-    st.dataframe(arms_frame(run.stats), key="lm_arms_table")
+    table = arms_frame(run.stats)
+    st.dataframe(table, key="lm_arms_table", height=ROW_PX * (len(table) + 1) + 3)
     verdict = correction_verdict(run.stats)
     if verdict:
         st.info(verdict)

@@ -202,3 +202,26 @@ def crash_writer(url: str, annotator: str, trace_ids: list[str], seed: int, log:
             ack = {"trace_id": trace_id, "version": saved.version, "status": saved.status,
                    "first_mistake": saved.first_mistake}  # fmt: skip
             os.write(fd, orjson.dumps({"ack": ack}) + b"\n")
+
+
+def tab_saves(url: str, annotator: str, tab: str, trace_ids: list[str], out: str) -> None:
+    """Act as one browser tab of ``annotator``: a first save, then an edit from version 1.
+
+    Two of these run at once for the same annotator; for each trace the outcome of each save
+    ('saved' or 'conflict') is dumped to ``out``.
+    """
+    outcomes: dict[str, list[str]] = {}
+    with open_store(url) as store:
+        who = Identity(annotator)
+        for trace_id in trace_ids:
+            results = []
+            for expected in (None, 1):
+                try:
+                    record_label(
+                        store, who, trace_id, first_mistake=0, note=tab, expected_version=expected
+                    )
+                    results.append("saved")
+                except LabelConflict:
+                    results.append("conflict")
+            outcomes[trace_id] = results
+    Path(out).write_bytes(orjson.dumps(outcomes))

@@ -194,3 +194,12 @@ def test_single_user_mode_is_admin_and_may_adjudicate(store) -> None:
     at = open_page("adjudicate", {"dataset": DATASET, "annotator": "solo"})
     assert not texts(at, "warning")
     assert at.selectbox(key="adjudicate_choice_t2").value == 0
+
+
+def test_changing_dataset_opens_its_own_queue(store, monkeypatch) -> None:
+    at = reviewer_page(store, monkeypatch, {"dataset": DATASET, "trace": "t3"})
+    assert at.selectbox(key="adjudicate_trace").value == "t3"
+    at.selectbox(key="adjudicate_dataset").set_value("unlabelled").run()
+    assert not at.exception
+    assert any("No disagreements to adjudicate in unlabelled" in s for s in texts(at, "success"))
+    assert "trace" not in at.query_params

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from tests.store_samples import imported, make_trace
@@ -12,9 +14,14 @@ from trace_store.annotation import (
     NotAllowed,
     Project,
     adjudicate,
+    get_project,
+    list_users,
     my_label,
     record_label,
+    remove_user,
+    role_of,
     save_project,
+    set_role,
     update_label_by_id,
     visible_labels,
 )
@@ -239,3 +246,57 @@ def test_reviewers_see_every_other_label_drafts_included(labelled):
     assert [(lb.annotator, lb.status) for lb in seen] == [
         ("dataset:demo", "submitted"), ("bob", "submitted"), ("ann", "draft"),
     ]  # fmt: skip
+
+
+# ------------------------------------------------------------------------- roles and projects
+
+
+def test_only_admins_change_roles(labelled):
+    assert role_of(labelled, "rita") is None
+    for who in (ANN, REVIEWER, Identity("", "admin", authenticated=False)):
+        with pytest.raises(NotAllowed):
+            set_role(labelled, who, "rita", "admin")
+        with pytest.raises(NotAllowed):
+            remove_user(labelled, who, "rita")
+    assert role_of(labelled, "rita") is None
+    set_role(labelled, ADMIN, "rita", "reviewer")
+    set_role(labelled, ADMIN, "ann", "annotator")
+    set_role(labelled, ADMIN, "rita", "admin")  # a second call replaces the role
+    assert list_users(labelled) == [("ann", "annotator"), ("rita", "admin")]
+    with pytest.raises(ValueError, match="role: expected one of annotator, reviewer, admin"):
+        set_role(labelled, ADMIN, "cy", "owner")
+    with pytest.raises(ValueError, match="reserved"):
+        set_role(labelled, ADMIN, "dataset:demo", "admin")
+    assert remove_user(labelled, ADMIN, "rita") and not remove_user(labelled, ADMIN, "rita")
+    assert role_of(labelled, "rita") is None
+
+
+def test_only_admins_save_projects(labelled):
+    assert get_project(labelled, "demo") == Project("demo")
+    assert not get_project(labelled, "demo").saved
+    wanted = Project("demo", modes=("step_rating", "first_mistake", "step_rating"), overlap=3,
+                     blind=False, lease_seconds=60, guidelines="# Rules\nBe strict.")  # fmt: skip
+    for who in (ANN, REVIEWER, Identity("", "admin", authenticated=False)):
+        with pytest.raises(NotAllowed, match="change the labelling project of 'demo'"):
+            save_project(labelled, who, wanted)
+    assert not get_project(labelled, "demo").saved
+    saved = save_project(labelled, ADMIN, wanted)
+    assert saved.modes == ("step_rating", "first_mistake") and saved.saved
+    assert get_project(labelled, "demo") == saved
+    assert get_project(labelled, "other") == Project("other")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"modes": ("first_mistake", "vibes")}, "project modes: expected one or more of"),
+        ({"modes": ()}, "project modes"),
+        ({"overlap": 0}, "project overlap: expected a whole number >= 1, got 0"),
+        ({"lease_seconds": 0}, "project lease_seconds"),
+        ({"dataset": " "}, "project dataset"),
+    ],
+)
+def test_bad_project_settings_are_refused_naming_the_field(labelled, changes, message):
+    with pytest.raises(ValueError, match=message):
+        save_project(labelled, ADMIN, replace(Project("demo"), **changes))
+    assert not get_project(labelled, "demo").saved

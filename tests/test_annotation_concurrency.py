@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
+
 from tests.annotation_workers import (
     history_problems,
     read_results,
     run_processes,
     stored_labels,
+    tab_saves,
     write_labels,
     writes_per_process,
 )
@@ -70,3 +73,25 @@ def test_concurrent_label_writers_lose_and_duplicate_nothing(store_url: str, tmp
                 if t == trace_id and v["status"] == "submitted"
             )
             assert n_labels[trace_id] == expected
+
+
+def test_two_tabs_saving_at_once_one_wins_the_other_gets_a_conflict(store_url, tmp_path: Path):
+    with open_store(store_url) as store:
+        store.add_traces(numbered(TRACES))
+    trace_ids = [f"t{i:04d}" for i in range(TRACES)]
+    args = [(store_url, "ann", tab, trace_ids, str(tmp_path / f"{tab}.json")) for tab in "AB"]
+    assert run_processes(tab_saves, args) == [0, 0]
+    tabs = {tab: orjson.loads((tmp_path / f"{tab}.json").read_bytes()) for tab in "AB"}
+    with open_store(store_url) as store:
+        for trace_id in trace_ids:
+            # Of the two first saves exactly one lands; both tabs then edit "version 1", and
+            # whichever comes second is refused (the first tab's edit may even come first).
+            firsts = sorted(tabs[t][trace_id][0] for t in "AB")
+            assert firsts == ["conflict", "saved"], trace_id
+            edits = sorted(tabs[t][trace_id][1] for t in "AB")
+            assert edits == ["conflict", "saved"], trace_id
+            (label,) = store.labels_for(trace_id, annotator="ann")
+            assert label.version == 2
+            history = store.label_history(label.id)
+            assert [h["new"]["version"] for h in history] == [1, 2]
+        assert store.integrity_errors() == []

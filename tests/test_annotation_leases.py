@@ -15,6 +15,7 @@ from trace_store.annotation import (
     Identity,
     NotAllowed,
     Project,
+    adjudicate,
     next_trace,
     progress,
     record_label,
@@ -188,3 +189,13 @@ def test_concurrent_lease_takers_get_disjoint_traces(store_url, tmp_path):
     held = [t for n in names for t in orjson.loads((tmp_path / f"{n}.json").read_bytes())]
     # 40 slots, 60 requests: every trace leased exactly once, 20 requests found nothing.
     assert sorted(held) == [f"t{i:04d}" for i in range(40)]
+
+
+def test_an_adjudicated_trace_needs_no_more_labels(queue):
+    save_project(queue, ADMIN, Project("demo", overlap=3))
+    record_label(queue, ANN, "t0000", first_mistake=0)
+    record_label(queue, BOB, "t0000", first_mistake=1)
+    adjudicate(queue, Identity("rita", "reviewer"), "t0000", first_mistake=1)
+    assert next_trace(queue, CY, "demo") == "t0001"
+    team = progress(queue, CY, "demo")
+    assert (team.complete, team.in_progress) == (1, 1)  # t0000 settled; cy holds t0001

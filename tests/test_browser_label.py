@@ -100,11 +100,13 @@ def page_run(page) -> str:
 
 
 def wait_selected(page, step: int) -> None:
-    try:
-        page.wait_for_selector(f"#ts-step-{step}.ts-selected")
-    except Exception:
-        screenshot(page, f"label-debug-step{step}")
-        raise
+    """Wait until ``step`` is selected and the key buttons are drawn.
+
+    Streamlit loads widget code lazily: right after a (re)load the step cards can be on screen
+    before the buttons that hold the shortcuts, and a key pressed then does nothing.
+    """
+    page.wait_for_selector(f"#ts-step-{step}.ts-selected")
+    page.get_by_role("button", name=re.compile(r"^Submit")).wait_for()
 
 
 def wait_rating(page, step: int, rating: str) -> None:

@@ -42,9 +42,8 @@ def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _trace(n: int, tid: str = "t", texts: list[str] | None = None) -> Trace:
     texts = texts or [f"step {i}" for i in range(n)]
-    return Trace(
-        id=tid, dataset="d", question="q", steps=[Step(index=i, text=t) for i, t in enumerate(texts)]
-    )
+    steps = [Step(index=i, text=t) for i, t in enumerate(texts)]
+    return Trace(id=tid, dataset="d", question="q", steps=steps)
 
 
 # ----------------------------------------------------------------------------- pure pieces
@@ -150,7 +149,8 @@ def test_slice_training_beats_always_no_mistake_and_reloads_identically(
     again = load_finder(saved)
     assert again.agent == "finder:ma-finder"
     before = [(p.first_mistake, p.step_probabilities) for p in result.predictions]
-    after = [(p.first_mistake, p.step_probabilities) for p in evaluate_finder(again, test).predictions]
+    reloaded = evaluate_finder(again, test).predictions
+    after = [(p.first_mistake, p.step_probabilities) for p in reloaded]
     assert before == after
 
 

@@ -113,7 +113,7 @@ def test_single_user_mode_asks_a_name_once_and_writes_nothing_before(store) -> N
     assert at.query_params["annotator"] == "alice"
     tid = opened_trace(at)
     assert at.query_params["trace"] == tid
-    assert any("Labelling as **alice**" in m.value for m in at.sidebar.markdown)
+    assert any("Labelling as alice" in t.value for t in at.sidebar.text)
     assert human_labels(store) == []  # opening writes no label (only a lease)
 
 
@@ -131,6 +131,10 @@ def test_first_mistake_keys_autosave_a_draft_and_a_reload_restores_it(store) -> 
     assert "first mistake at step 2" in page_html(at)
     history = store.label_history(label.id)
     assert [h["annotator"] for h in history] == ["alice"] * 3
+    at.toggle(key="label_show_history").set_value(True).run()
+    table = at.dataframe[0].value
+    assert list(table["who"]) == ["alice"] * 3
+    assert "first_mistake: — → 2" in table["change"].iloc[0]  # newest first
     press(at, "undo")
     [label] = my_labels(store, "alice", tid)
     assert (label.first_mistake, label.version, label.status) == (None, 4, "draft")
@@ -270,8 +274,8 @@ def test_oidc_user_gets_the_registered_role_and_blind_mode_hides_others(
     user = {"is_logged_in": True, "email": "ann@example.org", "name": "Ann"}
     at = open_label(user=user)
     tid = opened_trace(at)
-    assert any("Labelling as **ann@example.org**" in m.value for m in at.sidebar.markdown)
-    assert any("role: annotator" in m.value for m in at.sidebar.markdown)
+    assert any("Labelling as ann@example.org" in t.value for t in at.sidebar.text)
+    assert any("role: annotator" in t.value for t in at.sidebar.text)
     record_label(store, Identity("zed"), tid, first_mistake=3, step_ratings=None)
     at.run()
     assert any("Hidden until you submit yours" in c.value for c in at.caption)
@@ -282,7 +286,7 @@ def test_oidc_user_gets_the_registered_role_and_blind_mode_hides_others(
     assert any("zed (human, submitted): first mistake at step 3" in t.value for t in at.text)
     set_role(store, ADMIN, "ann@example.org", "reviewer")
     at = open_label(user=user)
-    assert any("role: reviewer" in m.value for m in at.sidebar.markdown)
+    assert any("role: reviewer" in t.value for t in at.sidebar.text)
 
 
 def test_admin_saves_project_settings_on_the_page(store) -> None:

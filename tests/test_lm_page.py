@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -140,6 +141,16 @@ def test_generate_tab_stores_traces_and_lists_the_run(page_env: dict) -> None:
     assert row["settings"].startswith("stepwise, T=0.0, max tokens 12, batch 2, seed 0")
     assert row["result"].startswith("3 traces, accuracy")
     assert row["seconds"] >= 0
+    # Selecting the run shows its whole record: prompt file digest, sampling, backend, timings.
+    index = int(frame.index[frame["id"] == report.run_id][0])
+    at.session_state["lm_runs_table"] = {"selection": {"rows": [index], "columns": [], "cells": []}}
+    rerun(at)
+    details = json.loads(at.json[0].value)
+    assert details["id"] == report.run_id and details["finished_at"] is not None
+    assert details["params"]["backend"]["backend"] == "transformers"
+    prompt_info = details["params"]["prompts"]["multistep_arithmetic"]
+    assert prompt_info["path"] == page_env["prompt"] and prompt_info["text"] == "10 lines"
+    assert details["stats"]["tokens"] == report.tokens
     # "Show the traces" (in the job box above the tabs) filters the Traces page to them.
     at.button(key="lm_show_traces").click()
     rerun(at)

@@ -125,6 +125,45 @@ def test_cancel_stops_a_generation_job_at_the_next_batch(
     assert source_store.count_traces(TraceFilter(datasets=["cancelled-gen"])) == 0
 
 
+def test_cancel_stops_a_correction_job_before_the_control_arm(
+    source_store, tiny_chat_dir: Path, tmp_path: Path
+) -> None:
+    ready, holder = threading.Event(), {}
+    made: list[CancelAfterFirstBatch] = []
+
+    def open_backend():
+        made.append(CancelAfterFirstBatch(TransformersBackend(str(tiny_chat_dir)), ready, holder))
+        return made[0]
+
+    settings = CorrectSettings(
+        backend=BackendChoice(model_path=str(tiny_chat_dir)),
+        dataset=SOURCE_DATASET,
+        location="label",
+        k=4,
+        max_new_tokens=8,
+        max_steps=5,
+        batch_size=2,
+        prompt=CUSTOM_PROMPT,
+        prompt_path=str(write_short_prompt(tmp_path)),
+    )
+    job = start_correction(source_store, settings, open_backend=open_backend)
+    holder["job"] = job
+    ready.set()
+    assert job.wait(JOB_WAIT_S)
+    backend = made[0]
+    # The first arm's candidates (2 traces x k=4, batches of 2): one batch ran, three did
+    # not; nothing was continued greedily and the control arm never started.
+    assert backend.batches == 1
+    assert [len(c.prompts) for c in backend.calls] == [8]
+    assert [o.finish_reason for o in backend.calls[0].outputs].count("cancelled") == 6
+    assert job.status == "cancelled" and job.completions == 2
+    report = job.result
+    assert [a.arm for a in report.arms] == ["label"] and report.arms[0].n == 0
+    run = source_store.list_runs("correct")[0]
+    assert run.id == report.run_id and run.status == "cancelled"
+    assert source_store.count_traces(TraceFilter(datasets=[f"{SOURCE_DATASET}-corrected"])) == 0
+
+
 def test_generation_job_reports_progress_and_records_the_run(
     source_store, tiny_chat_dir: Path, tmp_path: Path
 ) -> None:

@@ -1,7 +1,8 @@
 """The labelling queue: which trace an annotator labels next (leases that expire) and progress.
 
-A trace still needs labels while its submitted human labels plus the unexpired leases of other
-annotators are fewer than the project's overlap. Handing out a slot is atomic on both backends:
+A trace still needs labels while it has no adjudicated label (a reviewer's decision settles it)
+and its submitted human labels plus the unexpired leases of other annotators are fewer than the
+project's overlap. Handing out a slot is atomic on both backends:
 on SQLite the whole choice runs in one BEGIN IMMEDIATE transaction; on PostgreSQL the chosen
 trace's row is locked (FOR UPDATE, the same lock every label save of that trace takes) and the
 count is checked again under the lock before the lease is written. Candidates are locked in
@@ -17,7 +18,13 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from trace_store.annotation_access import Identity, Project, project_in, require_writer
+from trace_store.annotation_access import (
+    ADJUDICATED_ANNOTATOR,
+    Identity,
+    Project,
+    project_in,
+    require_writer,
+)
 from trace_store.db import read_transaction, write_transaction
 from trace_store.orm import label_leases, labels, traces
 from trace_store.schema import utcnow
@@ -43,7 +50,7 @@ class Progress:
     mine_drafts: int
     """Traces where the annotator has a draft."""
     complete: int
-    """Traces with at least ``overlap`` submitted human labels."""
+    """Traces with at least ``overlap`` submitted human labels, or an adjudicated label."""
     in_progress: int
     """Traces not complete that have a submitted human label, a draft or an unexpired lease."""
 
@@ -55,8 +62,9 @@ def next_trace(
 
     First ``who``'s own unfinished work: a trace they hold an unexpired lease on, else one with
     their draft (its lease renewed). Otherwise a lease is taken on the first trace (import
-    order) that still needs labels and that ``who`` has not submitted. Raises NotAllowed for
-    an identity that is not logged in.
+    order) that still needs labels (not adjudicated; submitted human labels plus others' live
+    leases below the overlap) and that ``who`` has not submitted. Raises NotAllowed for an
+    identity that is not logged in.
     """
     require_writer(who, f"take a trace from the {dataset!r} queue")
     now = now or utcnow()
@@ -126,16 +134,18 @@ def progress(store: Store, who: Identity, dataset: str, *, now: datetime | None 
                 .group_by(labels.c.status)
             ).all()
         )
-        submitted = (
-            sa.select(labels.c.trace_id, sa.func.count().label("n"))
+        done = sa.union(
+            sa.select(labels.c.trace_id.label("tid"))
             .where(human, labels.c.status == "submitted")
             .group_by(labels.c.trace_id)
-            .subquery()
-        )
-        complete = conn.scalar(
-            sa.select(sa.func.count()).select_from(submitted).where(submitted.c.n >= overlap)
-        )
-        done = sa.select(submitted.c.trace_id).where(submitted.c.n >= overlap)
+            .having(sa.func.count() >= overlap),
+            sa.select(labels.c.trace_id.label("tid")).where(
+                in_dataset,
+                labels.c.annotator == ADJUDICATED_ANNOTATOR,
+                labels.c.status == "submitted",
+            ),
+        ).subquery()
+        complete = conn.scalar(sa.select(sa.func.count()).select_from(done))
         touched = sa.union(
             sa.select(labels.c.trace_id.label("tid")).where(human),
             sa.select(label_leases.c.trace_id.label("tid")).where(
@@ -143,7 +153,9 @@ def progress(store: Store, who: Identity, dataset: str, *, now: datetime | None 
             ),
         ).subquery()
         in_progress = conn.scalar(
-            sa.select(sa.func.count()).select_from(touched).where(touched.c.tid.not_in(done))
+            sa.select(sa.func.count())
+            .select_from(touched)
+            .where(touched.c.tid.not_in(sa.select(done.c.tid)))
         )
     return Progress(
         total=int(total or 0),
@@ -217,10 +229,11 @@ def _taken(trace_id: sa.ColumnElement[str], name: str, now: datetime) -> sa.Colu
 
 
 def _not_mine(trace_id: sa.ColumnElement[str], name: str) -> sa.ColumnElement[bool]:
+    """Return the SQL test that ``name`` has not submitted the trace and nobody adjudicated it."""
     return sa.not_(
         sa.exists().where(
             labels.c.trace_id == trace_id,
-            labels.c.annotator == name,
+            labels.c.annotator.in_([name, ADJUDICATED_ANNOTATOR]),
             labels.c.status == "submitted",
         )
     )
@@ -235,9 +248,10 @@ def _open_traces(
         .where(
             traces.c.dataset == project.dataset,
             traces.c.rid > after,
-            # n_labels counts submitted human labels plus at most one adjudicated label, so a
-            # trace above this is complete; the queue index answers it without the subqueries.
-            traces.c.n_labels <= project.overlap,
+            # n_labels counts submitted human and adjudicated labels, so an open trace (not
+            # adjudicated, fewer human labels than overlap) has n_labels < overlap; the queue's
+            # index answers this without reading the table, so complete traces cost little.
+            traces.c.n_labels < project.overlap,
             _not_mine(traces.c.id, name),
             _taken(traces.c.id, name, now) < project.overlap,
         )
@@ -249,9 +263,15 @@ def _open_traces(
 
 def _has_room(conn: Connection, trace_id: str, name: str, project: Project, now: datetime) -> bool:
     """Return whether ``trace_id`` still has a free slot for ``name`` (read afresh)."""
-    taken = conn.scalar(sa.select(_taken(sa.literal(trace_id), name, now)))
-    mine = conn.scalar(sa.select(sa.not_(_not_mine(sa.literal(trace_id), name))))
-    return not mine and int(taken or 0) < project.overlap
+    free = conn.scalar(
+        sa.select(
+            sa.and_(
+                _not_mine(sa.literal(trace_id), name),
+                _taken(sa.literal(trace_id), name, now) < project.overlap,
+            )
+        )
+    )
+    return bool(free)
 
 
 def _put_lease(
