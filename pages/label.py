@@ -39,12 +39,15 @@ from trace_store.annotation import (
     get_project,
     next_trace,
     progress,
+    release_lease,
     save_project,
     visible_labels,
 )
 from trace_store.schema import Label, Trace
 
 TRACE_KEY = "label_trace"
+SKIPPED_KEY = "label_skipped"
+"""Traces this person skipped in this browser session: the queue passes over them."""
 DATASET_KEY = "label_dataset"
 
 
@@ -86,6 +89,19 @@ def open_trace(trace_id: str | None) -> None:
     ss.pop("label_tree", None)
     ss.pop("label_tree_seen", None)
     forget_editor()
+
+
+def skip_trace(store: Any, who: Identity, dataset: str, trace_id: str) -> None:
+    """Give up the lease on ``trace_id`` and open the next queue trace, passing over skipped ones.
+
+    A draft of the skipped trace stays saved; it comes back once the session ends (or the
+    person opens it by link).
+    """
+    ss = st.session_state
+    skipped = ss.setdefault(SKIPPED_KEY, set())
+    skipped.add(trace_id)
+    release_lease(store, who, trace_id)
+    open_trace(next_trace(store, who, dataset, skip=skipped))
 
 
 def take_tree_click() -> None:
@@ -284,18 +300,25 @@ def render_label() -> None:
     if dataset is None:
         return
     project = get_project(store, dataset)
+    skipped = ss.setdefault(SKIPPED_KEY, set())
     if ss.pop(SUBMITTED_KEY, None) is not None:
-        open_trace(next_trace(store, who, dataset))
+        open_trace(next_trace(store, who, dataset, skip=skipped))
         trace = None
         st.toast("Submitted. Here is the next trace of the queue.")
     if ss[TRACE_KEY] is None:
-        open_trace(next_trace(store, who, dataset))
+        open_trace(next_trace(store, who, dataset, skip=skipped))
     render_progress(store, who, project, top[1], top[2])
     render_project_settings(store, who, project)
     tid = ss[TRACE_KEY]
     if tid is None:
         write_url(dataset, None, None)
-        st.success(f"Nothing left for you to label in {dataset}: the queue is empty.")
+        if skipped:
+            st.info(f"Nothing left in {dataset} but the {len(skipped)} trace(s) you skipped.")
+            if st.button("Go back to the skipped traces", key="label_unskip"):
+                skipped.clear()
+                st.rerun()
+        else:
+            st.success(f"Nothing left for you to label in {dataset}: the queue is empty.")
         return
     if trace is None or trace.id != tid:
         trace, tags, version, _computed = load_trace(store.url, tid)
@@ -311,6 +334,13 @@ def render_label() -> None:
     take_tree_click()
     suggestions = store.suggestions_for(trace.id)
     render_header(trace, modes)
+    st.button(
+        "Skip this trace",
+        key="label_skip",
+        help="Leave it for now (a draft stays saved) and open the next trace of the queue.",
+        on_click=skip_trace,
+        args=(store, who, dataset, trace.id),
+    )
     panel, side = st.columns([1.3, 1], gap="medium")
     with side:
         render_shortcuts(modes)

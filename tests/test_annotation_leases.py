@@ -60,6 +60,21 @@ def test_submitting_releases_the_lease_and_moves_on(queue):
     assert next_trace(queue, BOB, "demo") == "t0002"
 
 
+def test_skipped_traces_are_passed_over_even_with_a_draft(queue):
+    first = next_trace(queue, ANN, "demo")
+    record_label(queue, ANN, first, first_mistake=0, draft=True)
+    release_lease(queue, ANN, first)
+    assert next_trace(queue, ANN, "demo") == first  # own draft first...
+    release_lease(queue, ANN, first)
+    assert next_trace(queue, ANN, "demo", skip={first}) == "t0001"  # ...unless skipped
+    # A skipped trace is passed over even while its lease is held.
+    assert next_trace(queue, ANN, "demo", skip={first, "t0001"}) == "t0002"
+    every = {f"t000{i}" for i in range(5)}
+    for trace in every:
+        release_lease(queue, ANN, trace)
+    assert next_trace(queue, ANN, "demo", skip=every) is None
+
+
 def test_own_draft_comes_first_even_after_the_lease_expired(queue):
     now = utcnow()
     record_label(queue, ANN, "t0003", first_mistake=1, draft=True)

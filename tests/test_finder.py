@@ -241,3 +241,50 @@ def test_suggestions_feed_the_label_screen_and_the_correction(store_sqlite) -> N
     clean = next(p for p in predictions if p.first_mistake < 0)
     clean_trace = next(e.trace for e in examples if e.trace.id == clean.trace_id)
     assert suggestion_location(store_sqlite, clean_trace, agent="finder:cd-finder") is None
+
+
+# ------------------------------------------------------------------- encoders and fine-tuning
+
+
+def test_packaged_minilm_embeds_and_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from analyzers.finder_encoder import TextEncoder, embed_texts
+
+    encoder = TextEncoder()
+    assert encoder.name == "all-MiniLM-L6-v2" and encoder.dim == 384
+    texts = ["7 - 28 = -21", "7 - 28 = -21", "seven minus twenty-eight", "The stack is empty."]
+    first = embed_texts(encoder, texts, cache_root=tmp_path)
+    assert np.allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)
+    assert np.array_equal(first[0], first[1])
+    assert first[0] @ first[2] > first[0] @ first[3]
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("cached texts must not be embedded again")
+
+    monkeypatch.setattr(encoder, "encode", refuse)
+    again = embed_texts(encoder, texts, cache_root=tmp_path)
+    assert np.array_equal(first, again)
+
+
+def test_finetuned_encoder_travels_with_the_finder(tiny_encoder: Path, tmp_path: Path) -> None:
+    from analyzers.finder_encoder import folder_fingerprint
+    from analyzers.finder_finetune import FinetuneConfig, finetune_encoder
+    from generators.countdown import generate_countdown
+
+    items = list(generate_countdown(24, 11, dataset="cd", mistake_rate=0.7))
+    examples = [LabelledTrace(i.trace, i.labels[0].first_mistake) for i in items]
+    work = tmp_path / "work-encoder"
+    cfg = FinetuneConfig(max_rows=48, batch_size=16, learning_rate=1e-3)
+    finder = train_finder(
+        examples[:16],
+        encoder=tiny_encoder,
+        finetune=lambda enc: finetune_encoder(enc, examples[:16], work, cfg),
+    )
+    ref = finder.config["encoder"]
+    assert ref["source"] == "model-folder"
+    assert ref["fingerprint"] != folder_fingerprint(tiny_encoder, 256)  # the weights moved
+    saved = finder.save(tmp_path / "tuned")
+    assert (saved / "encoder" / "config.json").is_file()
+    before = [p.step_probabilities for p in finder.predict([e.trace for e in examples[16:]])]
+    reloaded = load_finder(saved)
+    after = [p.step_probabilities for p in reloaded.predict([e.trace for e in examples[16:]])]
+    assert before == after

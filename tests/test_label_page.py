@@ -305,3 +305,21 @@ def _lease_count(store) -> int:
     from trace_store.annotation_queue import leases_of
 
     return len(leases_of(store, COUNTDOWN_DATASET))
+
+
+def test_skip_leaves_a_trace_for_later_and_keeps_its_draft(store) -> None:
+    at = open_label({"annotator": "alice"})
+    first = opened_trace(at)
+    press(at, "mistake")  # a draft on the first trace
+    at.button(key="label_skip").click().run()
+    assert not at.exception, at.exception
+    second = opened_trace(at)
+    assert second != first
+    [draft] = my_labels(store, "alice", first)
+    assert draft.status == "draft"  # skipping keeps the draft
+    for _ in range(N_TRACES - 1):
+        at.button(key="label_skip").click().run()
+    assert at.session_state["label_trace"] is None
+    assert any("you skipped" in i.value for i in at.info)
+    at.button(key="label_unskip").click().run()
+    assert opened_trace(at) == first  # the draft comes back first

@@ -11,6 +11,7 @@ ascending rid order, so two queues never wait on each other in a cycle.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -56,22 +57,28 @@ class Progress:
 
 
 def next_trace(
-    store: Store, who: Identity, dataset: str, *, now: datetime | None = None
+    store: Store,
+    who: Identity,
+    dataset: str,
+    *,
+    now: datetime | None = None,
+    skip: Collection[str] = (),
 ) -> str | None:
     """Return the id of the trace ``who`` should label next in ``dataset``, or None when done.
 
     First ``who``'s own unfinished work: a trace they hold an unexpired lease on, else one with
     their draft (its lease renewed). Otherwise a lease is taken on the first trace (import
     order) that still needs labels (not adjudicated; submitted human labels plus others' live
-    leases below the overlap) and that ``who`` has not submitted. Raises NotAllowed for an
-    identity that is not logged in.
+    leases below the overlap) and that ``who`` has not submitted. Traces in ``skip`` (the ones
+    this person skipped in this session) are passed over. Raises NotAllowed for an identity
+    that is not logged in.
     """
     require_writer(who, f"take a trace from the {dataset!r} queue")
     now = now or utcnow()
     with write_transaction(store.engine) as conn:
         project = project_in(conn, dataset)
         expires = now + timedelta(seconds=project.lease_seconds)
-        own = _own_unfinished(conn, who.name, dataset, now)
+        own = _own_unfinished(conn, who.name, dataset, now, skip)
         if own is not None:
             store.lock_trace(conn, own)
             _put_lease(conn, own, who.name, dataset, now, expires)
@@ -81,6 +88,8 @@ def next_trace(
             candidates = _open_traces(conn, who.name, project, now, after)
             for rid, trace_id in candidates:
                 after = rid
+                if trace_id in skip:
+                    continue
                 if store.dialect == "postgresql":
                     # Another queue may have filled this slot after the query's snapshot: lock
                     # the row, then count again (a new statement sees what committed meanwhile).
@@ -169,7 +178,9 @@ def progress(store: Store, who: Identity, dataset: str, *, now: datetime | None 
 # ------------------------------------------------------------------------------- internals
 
 
-def _own_unfinished(conn: Connection, name: str, dataset: str, now: datetime) -> str | None:
+def _own_unfinished(
+    conn: Connection, name: str, dataset: str, now: datetime, skip: Collection[str]
+) -> str | None:
     """Return the trace ``name`` holds a lease on or has a draft of in ``dataset``, or None.
 
     Both lists are one person's and short: they are read whole and the first trace picked
@@ -191,6 +202,7 @@ def _own_unfinished(conn: Connection, name: str, dataset: str, now: datetime) ->
             sa.not_(mine_submitted),
         )
     ).all()
+    leased = [row for row in leased if row[1] not in skip]
     if leased:
         return min(leased)[1]
     drafts = conn.execute(
@@ -202,6 +214,7 @@ def _own_unfinished(conn: Connection, name: str, dataset: str, now: datetime) ->
             traces.c.dataset == dataset,
         )
     ).all()
+    drafts = [row for row in drafts if row[1] not in skip]
     return min(drafts)[1] if drafts else None
 
 
