@@ -56,7 +56,7 @@ def test_adjudicated_labels_are_exported_with_provenance(
         assert rows["t3"]["step_ratings"] == [1, 1, -1]
         for row, label in ((rows["t2"], t2), (rows["t3"], t3)):
             assert row["label_source"] == "adjudicated"
-            assert row["label_annotators"] == ["adjudicated"]
+            assert row["label_annotators"] == ["rita"]  # the reviewer who decided
             assert row["label_time"] == label.updated_at.isoformat()
             assert "label_agreement" in row
         # the reviewer who decided is in the label's history

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
+from trace_store.annotation_access import ADJUDICATED_ANNOTATOR
 from trace_store.schema import DATASET_ANNOTATOR_PREFIX, NO_MISTAKE, Label, Trace
 
 if TYPE_CHECKING:
@@ -96,9 +97,25 @@ class LabelIndex:
         for label in self._labels(store, datasets):
             if self._wanted(label):
                 kept = _Kept(
-                    label.annotator, label.first_mistake, label.step_ratings, label.updated_at
+                    self._who(store, label),
+                    label.first_mistake,
+                    label.step_ratings,
+                    label.updated_at,
                 )
                 self.by_trace.setdefault(label.trace_id, []).append(kept)
+
+    @staticmethod
+    def _who(store: Store, label: Label) -> str:
+        """Return who gave ``label``: for the adjudicated label, the reviewer who last saved it.
+
+        Adjudicated labels are stored under the annotator name "adjudicated" (one per trace);
+        the reviewer is recorded in the label's history. Adjudicated labels are few, so one
+        history query each is cheap.
+        """
+        if label.annotator != ADJUDICATED_ANNOTATOR or label.id is None:
+            return label.annotator
+        history = store.label_history(label.id)
+        return history[-1]["annotator"] if history else label.annotator
 
     def _labels(self, store: Store, datasets: list[str] | None) -> Iterator[Label]:
         status = None if self.kind == "dataset" else "submitted"
