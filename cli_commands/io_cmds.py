@@ -202,7 +202,7 @@ def register(app: typer.Typer) -> None:
             return
         line = f"wrote {report.written} {fmt} records to {report.path}"
         if report.skipped_unlabelled:
-            line += f" ({report.skipped_unlabelled} traces without a {labels} label left out)"
+            line += f" ({report.skipped_unlabelled} traces with no {labels!r} label left out)"
         typer.echo(line)
         if report.sidecar:
             typer.echo(f"format_version and provenance in {report.sidecar}")

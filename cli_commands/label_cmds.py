@@ -1,4 +1,4 @@
-"""Labelling verbs: `label`, `users add|list|remove`, `project set|show`.
+"""Labelling verbs: `label`, `adjudicate`, `users add|list|remove`, `project set|show`.
 
 They go through trace_store.annotation, the same functions the labelling page calls, so the
 rules (validation, one label per annotator, conflict detection, history) are the same. The CLI
@@ -34,6 +34,19 @@ Example:
     python cli.py label bbm-0001 --annotator ann --mistake-step 2
     python cli.py label bbm-0001 --annotator ann --mistake-step none --ratings "1,1,1,1" --json
     python cli.py label bbm-0002 --annotator bob --mistake-step 0 --draft --note "check step 0"
+"""
+
+ADJUDICATE_HELP = """Record the final (adjudicated) label of a trace, as on the Adjudicate page.
+
+The reviewer must be registered as reviewer or admin (`cli.py users add NAME --role reviewer`).
+There is one adjudicated label per trace; re-running it replaces the decision, and the label's
+history names the reviewer of each version. Exports take it with `--labels adjudicated`.
+
+Example:
+
+\b
+    python cli.py adjudicate bbm-0001 --reviewer rita --mistake-step 2 --note "step 2 drops pear"
+    python cli.py adjudicate bbm-0002 --reviewer rita --mistake-step none
 """
 
 USERS_HELP = """Register people for team labelling and give them a role.
@@ -194,6 +207,52 @@ def register(app: typer.Typer) -> None:
         typer.echo(
             f"saved {saved.status} label {saved.id} (version {saved.version}) by "
             f"{saved.annotator} on {saved.trace_id}: first mistake {mistake}"
+        )
+
+    @app.command("adjudicate", help=ADJUDICATE_HELP)
+    def adjudicate_cmd(
+        trace_id: str = typer.Argument(..., help="Id of the trace."),
+        reviewer: str = typer.Option(..., "--reviewer", help="Who decides (a reviewer)."),
+        mistake_step: str = typer.Option(
+            ..., "--mistake-step", help="Final first wrong step (0-based) or 'none'."
+        ),
+        ratings: str | None = typer.Option(
+            None, "--ratings", help='Per-step ratings, e.g. "1,1,-1" (? = unrated).'
+        ),
+        note: str = typer.Option("", "--note", help="Why this decision."),
+        as_json: bool = typer.Option(False, "--json", help="Print the saved label as JSON."),
+    ) -> None:
+        from trace_store.annotation import (
+            ADJUDICATED_ANNOTATOR,
+            Identity,
+            LabelConflict,
+            NotAllowed,
+            adjudicate,
+            role_of,
+        )
+
+        first_mistake = parse_mistake_step(mistake_step)
+        step_ratings = parse_ratings(ratings)
+        name = reviewer.strip()
+        with open_cli_store() as store:
+            who = Identity(name, role_of(store, name) or "annotator")
+            current = store.labels_for(trace_id, annotator=ADJUDICATED_ANNOTATOR)
+            try:
+                saved = adjudicate(
+                    store, who, trace_id, first_mistake=first_mistake, step_ratings=step_ratings,
+                    note=note, expected_version=current[0].version if current else None,
+                )  # fmt: skip
+            except LabelConflict as exc:
+                fail(f"conflict: {exc}")
+            except (NotAllowed, ValueError) as exc:
+                fail(str(exc))
+        if as_json:
+            print_json(saved)
+            return
+        typer.echo(
+            f"saved adjudicated label {saved.id} (version {saved.version}) by {name} on "
+            f"{saved.trace_id}: first mistake "
+            + ("no mistake" if saved.first_mistake == -1 else f"step {saved.first_mistake}")
         )
 
     users_app = typer.Typer(help=USERS_HELP, no_args_is_help=True)

@@ -89,6 +89,23 @@ def test_label_refuses_unknown_traces_and_reserved_names(db):
     assert reserved.exit_code == 1 and "reserved" in reserved.stderr
 
 
+def test_adjudicate_needs_a_reviewer_and_names_them_in_history(db):
+    refused = run("adjudicate", "b1", "--reviewer", "rita", "--mistake-step", "2")
+    assert refused.exit_code == 1 and "only a reviewer or above" in refused.output
+    assert run("users", "add", "rita", "--role", "reviewer").exit_code == 0
+    done = run("adjudicate", "b1", "--reviewer", "rita", "--mistake-step", "2", "--note", "x")
+    assert done.exit_code == 0, done.output
+    assert "by rita on b1: first mistake step 2" in done.stdout
+    again = run("adjudicate", "b1", "--reviewer", "rita", "--mistake-step", "none", "--json")
+    saved = json.loads(again.stdout)
+    assert (saved["first_mistake"], saved["version"], saved["source"]) == (-1, 2, "adjudicated")
+    with open_store(db) as store:
+        (label,) = store.labels_for("b1", annotator="adjudicated")
+        assert [h["annotator"] for h in store.label_history(label.id)] == ["rita", "rita"]
+    bad = run("adjudicate", "b1", "--reviewer", "rita", "--mistake-step", "7")
+    assert bad.exit_code == 1 and "first_mistake" in bad.output
+
+
 def test_users_add_list_remove(db):
     assert (
         run("users", "add", "rita", "--role", "reviewer").stdout.strip() == "rita is now reviewer"
@@ -139,7 +156,8 @@ def test_project_set_errors(db, tmp_path: Path):
 
 
 @pytest.mark.parametrize(
-    "verb", [["label"], ["users"], ["users", "add"], ["project"], ["project", "set"]]
+    "verb",
+    [["label"], ["adjudicate"], ["users"], ["users", "add"], ["project"], ["project", "set"]],
 )
 def test_help_texts_carry_a_worked_example(verb):
     result = run(*verb, "--help")
