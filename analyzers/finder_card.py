@@ -104,14 +104,15 @@ def card_text(config: dict[str, Any]) -> str:
         + (f", tasks: {', '.join(tasks)}" if tasks else "")
         + (f", excluded tasks: {', '.join(excluded)}" if excluded else ""),
         f"- labels: first-mistake labels by `{data.get('annotator', 'unknown')}`",
-        f"- traces: {data.get('n_traces')} ({data.get('n_train')} train, "
-        f"{data.get('n_validation')} validation); training steps: {data.get('n_train_steps')}, "
-        f"training traces with a mistake: {data.get('n_train_with_mistake')}",
+        f"- traces: {data.get('n_traces')} ({_split_text(config)}); training steps: "
+        f"{data.get('n_train_steps')}, training traces with a mistake: "
+        f"{data.get('n_train_with_mistake')}",
         "",
         "## Model",
         f"- head: `{config['head']}` {_head_detail(config)}; features: "
         f"{', '.join(config['groups'])} ({config['n_features']} columns)",
-        f"- threshold (chosen on the validation split): {config['threshold']:.4f}",
+        f"- threshold (chosen on the validation predictions): {config['threshold']:.4f}; "
+        f"embedding-column weight {training.get('embedding_weight', '?')}",
         "- encoder: "
         + (
             f"`{enc['name']}` ({enc['source']}, fingerprint {enc['fingerprint']}, "
@@ -129,7 +130,14 @@ def card_text(config: dict[str, Any]) -> str:
         "",
     ]
     if training.get("validation"):
-        lines.append("Validation split (used to choose the threshold, so optimistic):")
+        if training.get("validation_mode") == "tasks":
+            lines.append(
+                "Cross-task validation (each training task predicted by a head fitted on the "
+                "others; these predictions chose the settings and threshold, so slightly "
+                "optimistic):"
+            )
+        else:
+            lines.append("Validation split (used to choose the threshold, so optimistic):")
         lines.append("")
         lines.extend(_scores_table({"finder": training["validation"]}))
         lines.append("")
@@ -148,6 +156,14 @@ def card_text(config: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _split_text(config: dict[str, Any]) -> str:
+    data, training = config.get("data", {}), config.get("training", {})
+    if training.get("validation_mode") == "tasks":
+        held = ", ".join(training.get("validation_tasks", []))
+        return f"all trained on; validated by holding out each task in turn: {held}"
+    return f"{data.get('n_train')} train, {data.get('n_validation')} validation"
 
 
 def _head_detail(config: dict[str, Any]) -> str:

@@ -26,8 +26,11 @@ from analyzers.finder_features import training_rows
 HEADS: tuple[str, ...] = ("logreg", "mlp")
 """Head types train-finder can fit."""
 
-LOGREG_C_GRID: tuple[float, ...] = (0.01, 0.1, 1.0)
+LOGREG_C_GRID: tuple[float, ...] = (0.01, 0.1)
 """Inverse regularisation strengths tried for the logistic head."""
+
+EMBEDDING_WEIGHT_GRID: tuple[float, ...] = (0.03, 0.1, 0.3, 1.0)
+"""Embedding-column weights tried by cross-task validation (see finder_validation)."""
 
 TrainProgress = Callable[[str, int, int], None]
 """progress(stage, done, total)."""
@@ -47,7 +50,9 @@ class HeadConfig:
     """'balanced' weights the rare first-mistake steps up; None weights every step alike."""
     c_grid: tuple[float, ...] = LOGREG_C_GRID
     embedding_weight: float = 0.1
-    """Weight of the raw embedding columns after standardising (see column_weights)."""
+    """Weight of the raw embedding columns after standardising (see column_weights); with
+    cross-task validation it is chosen from ``weight_grid`` instead."""
+    weight_grid: tuple[float, ...] = EMBEDDING_WEIGHT_GRID
     hidden: int = 128
     dropout: float = 0.2
     learning_rate: float = 1e-3
@@ -167,13 +172,22 @@ def _scaler(x: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.n
     return mean.astype(np.float32), scale.astype(np.float32)
 
 
-def _fit_logreg(train: Rows, cfg: HeadConfig, c: float, mean: np.ndarray, scale: np.ndarray):
+def fit_logreg(train: Rows, cfg: HeadConfig, c: float) -> dict[str, np.ndarray]:
+    """Return the arrays of a logistic head fitted on ``train`` with inverse penalty ``c``."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
+    mean, scale = _scaler(train.x, train.weights)
     model = LogisticRegression(
-        C=c, class_weight=cfg.class_weight, max_iter=500, random_state=cfg.seed
+        C=c, class_weight=cfg.class_weight, max_iter=1000, random_state=cfg.seed
     )
-    model.fit((train.x - mean) / scale, train.y.astype(int))
+    with warnings.catch_warnings():
+        # A few hundred lbfgs iterations reach the accuracy that matters here; the warning
+        # would only repeat on every fit of a grid.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit((train.x - mean) / scale, train.y.astype(int))
     return {
         "mean": mean,
         "scale": scale,
@@ -182,32 +196,37 @@ def _fit_logreg(train: Rows, cfg: HeadConfig, c: float, mean: np.ndarray, scale:
     }
 
 
-def _val_score(arrays: dict[str, np.ndarray], head: str, val: Rows) -> tuple[float, float]:
-    probs = split_probabilities(head_probabilities(arrays, head, val.x), val.offsets)
-    return choose_threshold(probs, val.gold)
+def trace_probabilities(arrays: dict[str, np.ndarray], head: str, rows: Rows) -> list[np.ndarray]:
+    """Return the head's step probabilities for every trace of ``rows``."""
+    return split_probabilities(head_probabilities(arrays, head, rows.x), rows.offsets)
 
 
 def _train_logreg(
     train: Rows, val: Rows, cfg: HeadConfig, progress: TrainProgress | None
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    mean, scale = _scaler(train.x, train.weights)
-    best: tuple[float, dict[str, np.ndarray], float, float] | None = None
+    best: tuple[float, dict[str, np.ndarray], float] | None = None
     history = []
     for k, c in enumerate(cfg.c_grid):
-        arrays = _fit_logreg(train, cfg, c, mean, scale)
-        threshold, acc = _val_score(arrays, "logreg", val)
+        arrays = fit_logreg(train, cfg, c)
+        threshold, acc = choose_threshold(trace_probabilities(arrays, "logreg", val), val.gold)
         history.append({"C": c, "val_location_accuracy": acc, "threshold": threshold})
         if best is None or acc > best[0]:
-            best = (acc, arrays, c, threshold)
+            best = (acc, arrays, c)
         if progress is not None:
             progress("fit", k + 1, len(cfg.c_grid))
     assert best is not None
     return best[1], {"C": best[2], "history": history}
 
 
-def _train_mlp(
-    train: Rows, val: Rows, cfg: HeadConfig, progress: TrainProgress | None
+def fit_mlp(
+    train: Rows,
+    val: Rows | None,
+    cfg: HeadConfig,
+    *,
+    epochs: int | None = None,
+    progress: TrainProgress | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Return (arrays, report) of an MLP head: early-stopped on ``val``, else ``epochs`` long."""
     import torch
 
     torch.manual_seed(cfg.seed)
@@ -215,8 +234,9 @@ def _train_mlp(
     mean, scale = _scaler(train.x, train.weights)
     xt = torch.from_numpy((train.x - mean) / scale)
     yt = torch.from_numpy(train.y)
-    xv = torch.from_numpy((val.x - mean) / scale)
-    yv = torch.from_numpy(val.y)
+    has_val = val is not None and len(val.y) > 0
+    xv = torch.from_numpy((val.x - mean) / scale) if has_val else None
+    yv = torch.from_numpy(val.y) if has_val else None
     n_pos = float(train.y.sum())
     pos_weight = (len(train.y) - n_pos) / max(n_pos, 1.0) if cfg.class_weight else 1.0
     net = torch.nn.Sequential(
@@ -229,7 +249,8 @@ def _train_mlp(
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight))
     best_loss, best_state, best_epoch, stale = float("inf"), None, 0, 0
     history = []
-    for epoch in range(cfg.max_epochs):
+    n_epochs = epochs if epochs is not None else cfg.max_epochs
+    for epoch in range(n_epochs):
         net.train()
         order = rng.permutation(len(yt))
         for lo in range(0, len(order), cfg.batch_size):
@@ -238,12 +259,15 @@ def _train_mlp(
             loss = loss_fn(net(xt[idx]).squeeze(1), yt[idx])
             loss.backward()
             opt.step()
+        if progress is not None:
+            progress("epoch", epoch + 1, n_epochs)
+        if not has_val:
+            best_epoch = epoch + 1
+            continue
         net.eval()
         with torch.no_grad():
-            val_loss = float(loss_fn(net(xv).squeeze(1), yv)) if len(yv) else 0.0
+            val_loss = float(loss_fn(net(xv).squeeze(1), yv))
         history.append({"epoch": epoch + 1, "val_loss": val_loss})
-        if progress is not None:
-            progress("epoch", epoch + 1, cfg.max_epochs)
         if val_loss < best_loss - 1e-4:
             best_loss, best_epoch, stale = val_loss, epoch + 1, 0
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -261,7 +285,14 @@ def _train_mlp(
         "w2": net[3].weight.detach().numpy()[0].copy(),
         "b2": net[3].bias.detach().numpy().copy(),
     }
-    return arrays, {"best_epoch": best_epoch, "epochs_run": len(history), "history": history}
+    runs = len(history) if has_val else n_epochs
+    return arrays, {"best_epoch": best_epoch, "epochs_run": runs, "history": history}
+
+
+def _train_mlp(
+    train: Rows, val: Rows, cfg: HeadConfig, progress: TrainProgress | None
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    return fit_mlp(train, val, cfg, progress=progress)
 
 
 def train_head(
@@ -277,7 +308,7 @@ def train_head(
         )
     fit = _train_logreg if cfg.head == "logreg" else _train_mlp
     arrays, report = fit(train, val, cfg, progress)
-    threshold, val_acc = _val_score(arrays, cfg.head, val)
+    threshold, val_acc = choose_threshold(trace_probabilities(arrays, cfg.head, val), val.gold)
     report["threshold"] = threshold
     report["val_location_accuracy"] = val_acc
     return arrays, threshold, report

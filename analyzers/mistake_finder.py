@@ -61,6 +61,7 @@ from analyzers.finder_training import (
     stack_rows,
     train_head,
 )
+from analyzers.finder_validation import MIN_TASKS, distinct_tasks, train_head_by_task
 from trace_store.schema import FORMAT_VERSION, NO_MISTAKE, Suggestion, Trace
 
 AGENT_PREFIX = "finder:"
@@ -303,6 +304,10 @@ def _split(n: int, val_fraction: float, seed: int, gold: Sequence[int]) -> tuple
     return sorted(train), sorted(val)
 
 
+VALIDATIONS: tuple[str, ...] = ("auto", "split", "tasks")
+"""auto: cross-task validation when the traces span 2+ tasks, else a random split."""
+
+
 def fit_from_features(
     features: Sequence[np.ndarray],
     gold: Sequence[int],
@@ -310,24 +315,60 @@ def fit_from_features(
     groups: Sequence[str],
     head: HeadConfig,
     encoder_ref: dict[str, Any] | None,
+    tasks: Sequence[str | None] | None = None,
+    validation: str = "auto",
     val_fraction: float = 0.2,
     progress: TrainProgress | None = None,
     data: dict[str, Any] | None = None,
 ) -> MistakeFinder:
-    """Return a finder fitted on precomputed per-trace features (the benchmark's fast path)."""
+    """Return a finder fitted on precomputed per-trace features (the benchmark's fast path).
+
+    ``validation`` "tasks" chooses the head's settings and threshold by leave-one-task-out over
+    ``tasks`` (see finder_validation); "split" holds out a stratified ``val_fraction`` of the
+    traces; "auto" takes "tasks" when the traces span two tasks or more.
+    """
     if not features:
         raise FinderError("no labelled traces to train on")
+    if validation not in VALIDATIONS:
+        raise FinderError(f"validation must be one of {', '.join(VALIDATIONS)}, got {validation}")
     if not 0.0 < val_fraction < 1.0:
         raise FinderError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+    n_tasks = len(distinct_tasks(tasks or []))
+    if validation == "auto":
+        validation = "tasks" if n_tasks >= MIN_TASKS else "split"
     started = time.perf_counter()
-    train_idx, val_idx = _split(len(features), val_fraction, head.seed, gold)
-    train = stack_rows([features[i] for i in train_idx], [gold[i] for i in train_idx], full=False)
-    train.weights = column_weights(groups, train.x.shape[1], head.embedding_weight)
-    val: Rows = stack_rows([features[i] for i in val_idx], [gold[i] for i in val_idx], full=True)
-    arrays, threshold, report = train_head(train, val, head, progress)
-    val_probs = split_probabilities(head_probabilities(arrays, head.head, val.x), val.offsets)
-    val_pred = [first_over(p, threshold) for p in val_probs]
-    val_scores = _score(val.gold, val_pred)
+    if validation == "tasks":
+        if tasks is None or len(tasks) != len(features):
+            raise FinderError("cross-task validation needs the task of every trace")
+        all_rows = stack_rows(list(features), list(gold), full=False)
+        if not all_rows.y.sum():
+            raise FinderError(
+                "the training traces have no labelled first mistake at all, so there is nothing "
+                "to learn (every label says 'no mistake')"
+            )
+        arrays, threshold, report = train_head_by_task(
+            features, gold, tasks, groups, head, progress
+        )
+        val_scores = report.pop("validation_scores")
+        n_train, n_val = len(features), len(features)
+        n_steps, n_with = len(all_rows.y), int(sum(1 for g in gold if g >= 0))
+    else:
+        train_idx, val_idx = _split(len(features), val_fraction, head.seed, gold)
+        train = stack_rows(
+            [features[i] for i in train_idx], [gold[i] for i in train_idx], full=False
+        )
+        train.weights = column_weights(groups, train.x.shape[1], head.embedding_weight)
+        val: Rows = stack_rows(
+            [features[i] for i in val_idx], [gold[i] for i in val_idx], full=True
+        )
+        arrays, threshold, report = train_head(train, val, head, progress)
+        report["validation_mode"] = "split"
+        report["embedding_weight"] = head.embedding_weight
+        val_probs = split_probabilities(head_probabilities(arrays, head.head, val.x), val.offsets)
+        val_scores = _score(val.gold, [first_over(p, threshold) for p in val_probs]).to_dict()
+        n_train, n_val = len(train_idx), len(val_idx)
+        n_steps = int(len(train.y))
+        n_with = int(sum(1 for i in train_idx if gold[i] >= 0))
     config: dict[str, Any] = {
         "kind": FINDER_KIND,
         "format_version": FORMAT_VERSION,
@@ -336,21 +377,22 @@ def fit_from_features(
         "head": head.head,
         "head_config": {k: v for k, v in vars(head).items()},
         "groups": list(check_groups(groups)),
-        "n_features": int(train.x.shape[1]),
+        "n_features": int(features[0].shape[1]),
         "threshold": threshold,
         "encoder": encoder_ref,
         "data": {
             **(data or {}),
             "n_traces": len(features),
-            "n_train": len(train_idx),
-            "n_validation": len(val_idx),
-            "n_train_steps": int(len(train.y)),
-            "n_train_with_mistake": int(sum(1 for i in train_idx if gold[i] >= 0)),
+            "n_train": n_train,
+            "n_validation": n_val,
+            "n_train_steps": n_steps,
+            "n_train_with_mistake": n_with,
         },
         "training": {
             **report,
+            "threshold": threshold,
             "seconds": round(time.perf_counter() - started, 2),
-            "validation": val_scores.to_dict(),
+            "validation": val_scores,
         },
         "evaluations": [],
     }
@@ -386,6 +428,7 @@ def train_finder(
     encoder: str | Path | None = None,
     cache_root: str | Path | None = None,
     val_fraction: float = 0.2,
+    validation: str = "auto",
     progress: TrainProgress | None = None,
     data: dict[str, Any] | None = None,
     finetune: Callable[[TextEncoder], TextEncoder] | None = None,
@@ -395,6 +438,7 @@ def train_finder(
     ``encoder`` is a local transformers folder (default MiniLM); ``cache_root`` where embeddings
     are cached (default $THOUGHTSCOPE_CACHE/embeddings; pass a folder, or None for the default).
     ``finetune``, when given, receives the encoder and returns a tuned one (see finder_finetune).
+    ``validation``: see ``fit_from_features`` (cross-task when the examples span 2+ tasks).
     """
     head = head or HeadConfig()
     groups = check_groups(groups)
@@ -417,6 +461,8 @@ def train_finder(
         groups=groups,
         head=head,
         encoder_ref=encoder_reference(enc, finetuned=finetune is not None),
+        tasks=[t.task for t in traces],
+        validation=validation,
         val_fraction=val_fraction,
         progress=progress,
         data=data,

