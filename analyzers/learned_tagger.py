@@ -16,6 +16,7 @@ follows; see the card for its out-of-fold agreement and its F1 on the hand gold 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,11 +174,13 @@ class LearnedTagger:
     """Tagger "learned-ta": MiniLM + two linear stages, fitted to Thought Anchors' GPT-4o tags."""
 
     name = TAGGER_NAME
-    version = "1"
     trained_on = TRAINED_ON
 
     def __init__(self, weights: Path = WEIGHTS_PATH, encoder: Any = None) -> None:
         self.heads = load_heads(weights)
+        # Stored analyses carry name@version: retrained weights must read as a new version.
+        digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:8]
+        self.version = f"{FORMAT_VERSION}-{digest}"
         self.rules = RuleTagger()
         if encoder is None:
             # The mistake finder's loader: one MiniLM per process, shared by both features.

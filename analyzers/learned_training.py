@@ -97,6 +97,22 @@ def _classes(traces: list[PreparedTrace]) -> list[str]:
     return sorted({primary_tag(t) for tr in traces for t in tr.tags} | set(HEAD_TAGS.values()))
 
 
+FLAT_STD = 1e-6
+"""Features whose spread is below this are treated as constant (weight 0). Two MiniLM dimensions
+are ~1e-33 for every text: scaling them to unit variance would give weights of ~1e31, whose
+products with values that differ in the last bit between machines are noise."""
+
+
+def _flat_zeroed(x: np.ndarray) -> np.ndarray:
+    """Return ``x`` with its (nearly) constant columns set to 0, so they get a weight of 0."""
+    flat = x.std(axis=0) < FLAT_STD
+    if not flat.any():
+        return x
+    x = x.copy()
+    x[:, flat] = 0.0
+    return x
+
+
 def _folded(scaler: Any, coef: np.ndarray, intercept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return (weights, bias) acting on raw features, from a model fitted on scaled ones."""
     w = coef.T / scaler.scale_[:, None]
@@ -110,7 +126,7 @@ def _fit_stage1(traces: list[PreparedTrace], classes: list[str], config: dict) -
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    dense = np.vstack([stage1_dense(t.embeddings, t.rules) for t in traces])
+    dense = _flat_zeroed(np.vstack([stage1_dense(t.embeddings, t.rules) for t in traces]))
     texts = [s for t in traces for s in t.steps]
     labels = np.array([classes.index(primary_tag(t)) for tr in traces for t in tr.tags])
     lo, hi = config["ngram_range"]
@@ -163,6 +179,7 @@ def _fit_binary(x: np.ndarray, y: np.ndarray, c: float, max_iter: int) -> tuple[
 
     if y.min() == y.max():
         return np.zeros(x.shape[1]), (-_ABSENT if y.max() else _ABSENT)
+    x = _flat_zeroed(x)
     scaler = StandardScaler().fit(x)
     model = LogisticRegression(C=c, max_iter=max_iter).fit(scaler.transform(x), y)
     w, b = _folded(scaler, model.coef_, model.intercept_)

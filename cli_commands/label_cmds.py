@@ -17,7 +17,10 @@ import typer
 from cli_commands.common import fail, open_cli_store, print_json
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from trace_store.annotation import Identity, Project
+    from trace_store.schema import Label
 
 LABEL_HELP = """Record a person's label on one trace, exactly as the labelling page does.
 
@@ -151,6 +154,26 @@ def _project_lines(project: Project) -> list[str]:
     ]
 
 
+def _registered_identity(store, name: str) -> Identity:
+    """Return ``name`` (stripped) with their registered role, or as a plain annotator."""
+    from trace_store.annotation import Identity, role_of
+
+    name = name.strip()
+    return Identity(name, role_of(store, name) or "annotator")
+
+
+def _saved_or_fail(save: Callable[[], Label]) -> Label:
+    """Return the label ``save`` stored; a conflict or a refused save ends the command."""
+    from trace_store.annotation import LabelConflict, NotAllowed
+
+    try:
+        return save()
+    except LabelConflict as exc:
+        fail(f"conflict: {exc}")
+    except (NotAllowed, ValueError) as exc:
+        fail(str(exc))
+
+
 def register(app: typer.Typer) -> None:
     """Add the `label`, `users` and `project` verbs to ``app``."""
 
@@ -171,33 +194,23 @@ def register(app: typer.Typer) -> None:
         ),
         as_json: bool = typer.Option(False, "--json", help="Print the saved label as JSON."),
     ) -> None:
-        from trace_store.annotation import (
-            Identity,
-            LabelConflict,
-            NotAllowed,
-            my_label,
-            record_label,
-            role_of,
-        )
+        from trace_store.annotation import my_label, record_label
 
         first_mistake = parse_mistake_step(mistake_step)
         step_ratings = parse_ratings(ratings)
         with open_cli_store() as store:
-            who = Identity(annotator.strip(), role_of(store, annotator.strip()) or "annotator")
+            who = _registered_identity(store, annotator)
             current = my_label(store, who, trace_id)
             if expected_version is None and current is not None:
                 expected_version = current.version
             if note is None:
                 note = current.note if current is not None else ""
-            try:
-                saved = record_label(
+            saved = _saved_or_fail(
+                lambda: record_label(
                     store, who, trace_id, first_mistake=first_mistake, step_ratings=step_ratings,
                     note=note, draft=draft, expected_version=expected_version,
-                )  # fmt: skip
-            except LabelConflict as exc:
-                fail(f"conflict: {exc}")
-            except (NotAllowed, ValueError) as exc:
-                fail(str(exc))
+                )
+            )  # fmt: skip
         if as_json:
             print_json(saved)
             return
@@ -222,35 +235,24 @@ def register(app: typer.Typer) -> None:
         note: str = typer.Option("", "--note", help="Why this decision."),
         as_json: bool = typer.Option(False, "--json", help="Print the saved label as JSON."),
     ) -> None:
-        from trace_store.annotation import (
-            ADJUDICATED_ANNOTATOR,
-            Identity,
-            LabelConflict,
-            NotAllowed,
-            adjudicate,
-            role_of,
-        )
+        from trace_store.annotation import ADJUDICATED_ANNOTATOR, adjudicate
 
         first_mistake = parse_mistake_step(mistake_step)
         step_ratings = parse_ratings(ratings)
-        name = reviewer.strip()
         with open_cli_store() as store:
-            who = Identity(name, role_of(store, name) or "annotator")
+            who = _registered_identity(store, reviewer)
             current = store.labels_for(trace_id, annotator=ADJUDICATED_ANNOTATOR)
-            try:
-                saved = adjudicate(
+            saved = _saved_or_fail(
+                lambda: adjudicate(
                     store, who, trace_id, first_mistake=first_mistake, step_ratings=step_ratings,
                     note=note, expected_version=current[0].version if current else None,
-                )  # fmt: skip
-            except LabelConflict as exc:
-                fail(f"conflict: {exc}")
-            except (NotAllowed, ValueError) as exc:
-                fail(str(exc))
+                )
+            )  # fmt: skip
         if as_json:
             print_json(saved)
             return
         typer.echo(
-            f"saved adjudicated label {saved.id} (version {saved.version}) by {name} on "
+            f"saved adjudicated label {saved.id} (version {saved.version}) by {who.name} on "
             f"{saved.trace_id}: first mistake "
             + ("no mistake" if saved.first_mistake == -1 else f"step {saved.first_mistake}")
         )

@@ -11,7 +11,12 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from analyzers.agreement import AgreementReport, Disagreement
+from analyzers.agreement import (
+    AgreementReport,
+    Disagreement,
+    PairAgreement,
+    ReferenceAgreement,
+)
 from analyzers.agreement_stats import Statistic
 from trace_store.schema import NO_MISTAKE
 
@@ -85,21 +90,21 @@ PAIR_COLUMNS = [
 ]
 
 
+def _agreement_cells(x: PairAgreement | ReferenceAgreement) -> dict[str, object]:
+    """Return the columns a pair row and a reference row share: counts, exact match, kappa."""
+    return {
+        "shared traces": x.n_shared,
+        "same first mistake": x.n_agree,
+        "exact match": _value(x.exact_match),
+        "Cohen's kappa": _value(x.kappa),
+        "steps compared": x.kappa.n,
+        "note": _notes(("exact match", x.exact_match), ("kappa", x.kappa)),
+    }
+
+
 def pairs_frame(report: AgreementReport) -> pd.DataFrame:
     """Return one row per annotator pair: shared traces, exact match, kappa, why undefined."""
-    rows = [
-        {
-            "annotator A": p.a,
-            "annotator B": p.b,
-            "shared traces": p.n_shared,
-            "same first mistake": p.n_agree,
-            "exact match": _value(p.exact_match),
-            "Cohen's kappa": _value(p.kappa),
-            "steps compared": p.kappa.n,
-            "note": _notes(("exact match", p.exact_match), ("kappa", p.kappa)),
-        }
-        for p in report.pairs
-    ]
+    rows = [{"annotator A": p.a, "annotator B": p.b, **_agreement_cells(p)} for p in report.pairs]
     return pd.DataFrame(rows, columns=PAIR_COLUMNS)
 
 
@@ -123,14 +128,9 @@ def reference_frame(report: AgreementReport) -> pd.DataFrame:
         {
             "annotator": r.annotator,
             "dataset labels": r.reference,
-            "shared traces": r.n_shared,
-            "same first mistake": r.n_agree,
-            "exact match": _value(r.exact_match),
             "annotator earlier": r.n_earlier,
             "annotator later": r.n_later,
-            "Cohen's kappa": _value(r.kappa),
-            "steps compared": r.kappa.n,
-            "note": _notes(("exact match", r.exact_match), ("kappa", r.kappa)),
+            **_agreement_cells(r),
         }
         for r in report.reference
     ]

@@ -18,7 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from components.safe_text import STEP_CSS, escape_text, step_card_html, text_block_html
-from components.tree_figure import build_tree_figure
+from components.tree_figure import view_figure
 from components.tree_view import compute_view
 from trace_store.schema import BehaviorTag, Label, Trace
 
@@ -222,18 +222,8 @@ def trace_tags(store: Any, trace: Trace) -> list[BehaviorTag]:
 def tree_figure(trace: Trace, tags: list[BehaviorTag], labels: list[Label], divergence: int) -> Any:
     """Return the search-tree figure of ``trace`` with the divergence step ringed."""
     model = compute_view(trace, tags, labels, "tree")
-    fig = build_tree_figure(
-        trace,
-        model.graph,
-        model.layout,
-        tags,
-        labels,
-        [],
-        divergence if divergence < len(trace.steps) else None,
-        "tree",
-        final_path=model.final_path,
-        height=TREE_HEIGHT,
-    )
+    selected = divergence if divergence < len(trace.steps) else None
+    fig = view_figure(trace, model, tags, labels, [], selected, "tree", height=TREE_HEIGHT)
     # The "selected step" ring is the divergence here: say so in the legend.
     for item in fig.data:
         if item.name == "selected step":

@@ -142,20 +142,37 @@ def _task_choice(prefix: str, column: Any, infos: dict[str, Any], dataset: str |
     return None if task in (None, ALL_TASKS) else task
 
 
+def _datasets_row(
+    prefix: str,
+    infos: dict[str, Any],
+    source: tuple[str, str],
+    target: tuple[str, str],
+    target_suffix: str,
+) -> tuple[Any, Any, str]:
+    """Draw source dataset, task and target dataset in one row; return them (target as typed).
+
+    ``source`` and ``target`` are (key suffix, label); the target's placeholder is the source's
+    name plus ``target_suffix``.
+    """
+    c1, c2, c3 = st.columns([2, 2, 2])
+    source_key = f"{prefix}_{source[0]}"
+    drop_stale_choice(source_key, list(infos))
+    chosen = c1.selectbox(source[1], list(infos), key=source_key, placeholder="no datasets")
+    task = _task_choice(prefix, c2, infos, chosen)
+    typed = c3.text_input(
+        target[1],
+        key=f"{prefix}_{target[0]}",
+        placeholder=f"{chosen}{target_suffix}" if chosen else "",
+    )
+    return chosen, task, typed
+
+
 def generate_fields(infos: dict[str, Any], templates: Sequence[str]) -> GenerateSettings:
     """Draw the generation settings and return them (keys ``lm_gen_*``)."""
     p = "lm_gen"
     backend = backend_fields(p)
-    c1, c2, c3 = st.columns([2, 2, 2])
-    drop_stale_choice(f"{p}_from", list(infos))
-    source = c1.selectbox(
-        "Questions from dataset", list(infos), key=f"{p}_from", placeholder="no datasets"
-    )
-    task = _task_choice(p, c2, infos, source)
-    dataset = c3.text_input(
-        "New traces go to dataset",
-        key=f"{p}_dataset",
-        placeholder=f"{source}-lm" if source else "",
+    source, task, dataset = _datasets_row(
+        p, infos, ("from", "Questions from dataset"), ("dataset", "New traces go to dataset"), "-lm"
     )
     prompt, prompt_path = prompt_fields(p, templates)
     c1, c2, c3, c4, c5 = st.columns(5)
@@ -209,16 +226,12 @@ def correct_fields(infos: dict[str, Any], templates: Sequence[str]) -> CorrectSe
     """Draw the correction settings and return them (keys ``lm_cor_*``)."""
     p = "lm_cor"
     backend = backend_fields(p)
-    c1, c2, c3 = st.columns([2, 2, 2])
-    drop_stale_choice(f"{p}_dataset", list(infos))
-    dataset = c1.selectbox(
-        "Traces of dataset", list(infos), key=f"{p}_dataset", placeholder="no datasets"
-    )
-    task = _task_choice(p, c2, infos, dataset)
-    out = c3.text_input(
-        "Corrected traces go to dataset",
-        key=f"{p}_out",
-        placeholder=f"{dataset}-corrected" if dataset else "",
+    dataset, task, out = _datasets_row(
+        p,
+        infos,
+        ("dataset", "Traces of dataset"),
+        ("out", "Corrected traces go to dataset"),
+        "-corrected",
     )
     if dataset in infos:
         info = infos[dataset]

@@ -24,7 +24,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from generators.lm import Completion, LMBackend, LMError, ProgressFn, Prompt, SamplingParams
+from generators.lm import (
+    Completion,
+    LMBackend,
+    LMError,
+    ProgressFn,
+    Prompt,
+    SamplingParams,
+    WrappedBackend,
+)
 
 USER_ERRORS: tuple[type[BaseException], ...] = (LMError, ValueError, OSError)
 """Exceptions that are the person's input or environment (model, server, prompt file), shown
@@ -123,31 +131,12 @@ class LMJob:
         return not self.running
 
 
-class ProgressBackend:
+class ProgressBackend(WrappedBackend):
     """Wraps a backend so every completion it returns is counted on ``job`` (progress bar)."""
 
     def __init__(self, inner: LMBackend, job: LMJob) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.job = job
-
-    def __getattr__(self, name: str) -> Any:
-        # score_texts, tokenizer, ...: whatever the wrapped backend offers.
-        return getattr(self.inner, name)
-
-    @property
-    def model_name(self) -> str:
-        """Return the wrapped backend's model name."""
-        return self.inner.model_name
-
-    @property
-    def supports_logprobs(self) -> bool:
-        """Return whether the wrapped backend gives log-probabilities."""
-        return self.inner.supports_logprobs
-
-    @property
-    def uses_chat_template(self) -> bool:
-        """Return whether the wrapped backend uses a chat template."""
-        return self.inner.uses_chat_template
 
     def complete(
         self,
@@ -168,21 +157,13 @@ class ProgressBackend:
             if progress is not None:
                 progress(done, total)
 
-        outs = self.inner.complete(
+        outs = super().complete(
             prompts, params, batch_size=batch_size, progress=counted, cancel=cancel
         )
         answered = sum(o.finish_reason != "cancelled" for o in outs)
         if answered > seen:  # a backend that reports no progress: count on return
             self.job.on_completions(answered - seen)
         return outs
-
-    def describe(self) -> dict[str, Any]:
-        """Return the wrapped backend's description."""
-        return self.inner.describe()
-
-    def close(self) -> None:
-        """Close the wrapped backend."""
-        self.inner.close()
 
 
 JobWork = Callable[[LMBackend, LMJob], Any]

@@ -113,6 +113,16 @@ class GenerateSettings:
     max_steps: int | None = None
 
 
+def generation_params(settings: GenerateSettings) -> SamplingParams:
+    """Return the sampling parameters of ``settings``; raise ValueError for a bad value."""
+    return SamplingParams(
+        max_new_tokens=settings.max_new_tokens,
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+        seed=settings.seed,
+    )
+
+
 def check_generation(settings: GenerateSettings) -> list[str]:
     """Return what is wrong with ``settings`` besides the backend (empty when fine)."""
     problems = []
@@ -123,12 +133,7 @@ def check_generation(settings: GenerateSettings) -> list[str]:
     if settings.mode not in MODES:
         problems.append(f"Mode: expected one of {', '.join(MODES)}, got '{settings.mode}'")
     try:
-        SamplingParams(
-            max_new_tokens=settings.max_new_tokens,
-            temperature=settings.temperature,
-            top_p=settings.top_p,
-            seed=settings.seed,
-        )
+        generation_params(settings)
     except ValueError as exc:
         problems.append(f"Sampling: {exc}")
     return problems
@@ -166,12 +171,7 @@ def start_generation(
             f"Source dataset: no traces in '{settings.from_dataset}'{where} to take questions from"
         )
     templates = templates_for(requests, template)
-    params = SamplingParams(
-        max_new_tokens=settings.max_new_tokens,
-        temperature=settings.temperature,
-        top_p=settings.top_p,
-        seed=settings.seed,
-    )
+    params = generation_params(settings)
     if settings.mode == "stepwise":
         limit = settings.max_steps or max(t.max_steps for t in templates)
         expected = len(requests) * limit

@@ -355,6 +355,32 @@ def build_tree_figure(
     return go.Figure(data=traces_out, layout=layout_spec)
 
 
+def view_figure(
+    trace: Trace,
+    model: Any,
+    tags: Sequence[BehaviorTag],
+    labels: Sequence[Any],
+    suggestions: Sequence[Any],
+    selected_step: int | None,
+    view: str,
+    *,
+    height: int = 640,
+) -> go.Figure:
+    """Return the plotly figure of a view model (``compute_view``'s graph, layout, final path)."""
+    return build_tree_figure(
+        trace,
+        model.graph,
+        model.layout,
+        tags,
+        labels,
+        suggestions,
+        selected_step,
+        view,
+        final_path=model.final_path,
+        height=height,
+    )
+
+
 def step_from_selection(event: Any) -> int | None:
     """Return the step index a plotly selection event names (first point), or None."""
     if event is None:

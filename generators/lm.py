@@ -140,6 +140,54 @@ class LMBackend(Protocol):
         ...
 
 
+class WrappedBackend:
+    """A backend that passes everything through to ``inner``; subclasses add to ``complete``."""
+
+    def __init__(self, inner: LMBackend) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        # score_texts, tokenizer, ...: whatever the wrapped backend offers.
+        return getattr(self.inner, name)
+
+    @property
+    def model_name(self) -> str:
+        """Return the wrapped backend's model name."""
+        return self.inner.model_name
+
+    @property
+    def supports_logprobs(self) -> bool:
+        """Return whether the wrapped backend gives log-probabilities."""
+        return self.inner.supports_logprobs
+
+    @property
+    def uses_chat_template(self) -> bool:
+        """Return whether the wrapped backend uses a chat template."""
+        return self.inner.uses_chat_template
+
+    def complete(
+        self,
+        prompts: Sequence[Prompt],
+        params: SamplingParams,
+        *,
+        batch_size: int = 8,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> list[Completion]:
+        """Return the wrapped backend's completions."""
+        return self.inner.complete(
+            prompts, params, batch_size=batch_size, progress=progress, cancel=cancel
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """Return the wrapped backend's description."""
+        return self.inner.describe()
+
+    def close(self) -> None:
+        """Close the wrapped backend."""
+        self.inner.close()
+
+
 def truncate_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     """Return ``text`` cut before the earliest stop string, and whether one was found."""
     cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=-1)

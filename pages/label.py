@@ -9,7 +9,6 @@ the autosaved draft.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import streamlit as st
@@ -27,10 +26,9 @@ from components.label_panel import (
 from components.label_session import current_editor, forget_editor
 from components.label_steps import other_label_line
 from components.safe_text import STEP_CSS, escape_text, text_block_html
-from components.tree_figure import build_tree_figure, step_from_selection
 from components.url_state import apply_query_params, parse_int, query_value
 from pages.shared import cached_datasets, current_store
-from pages.trace import PLOT_CONFIG, cached_view, load_trace
+from pages.trace import load_trace, render_view_chart, take_chart_click
 from trace_store.annotation import (
     MODES,
     Identity,
@@ -106,15 +104,7 @@ def skip_trace(store: Any, who: Identity, dataset: str, trace_id: str) -> None:
 
 def take_tree_click() -> None:
     """Select the step of a tree node clicked since the last run (before the panel is drawn)."""
-    ss = st.session_state
-    event = ss.get("label_tree")
-    seen = repr(event.get("selection") if isinstance(event, Mapping) else event)
-    if seen == ss.get("label_tree_seen"):
-        return
-    ss["label_tree_seen"] = seen
-    step = step_from_selection(event)
-    if step is not None:
-        ss[STEP_KEY] = step
+    take_chart_click("label_tree", STEP_KEY)
 
 
 def choose_dataset(store: Any) -> str | None:
@@ -251,28 +241,21 @@ def render_others(
 
 def render_tree(trace: Trace, tags: list, version: str, labels: list, suggestions: list) -> None:
     """Draw the trace's search tree; clicking a node selects its step (a full rerun)."""
-    labels_key = tuple((lab.id, lab.version, lab.first_mistake) for lab in labels)
     collapse = len(trace.steps) > 300
-    model = cached_view(trace, tags, labels, trace.id, version, labels_key, "tree", collapse)
     # No "selected" ring: keys move the selection without redrawing the tree, so a ring
     # would lag behind; the step panel shows the selection.
-    fig = build_tree_figure(
+    render_view_chart(
         trace,
-        model.graph,
-        model.layout,
         tags,
+        version,
         labels,
         suggestions,
         None,
         "tree",
-        final_path=model.final_path,
+        collapse,
+        key="label_tree",
         height=520,
     )
-    st.plotly_chart(
-        fig, key="label_tree", on_select="rerun", selection_mode="points", config=PLOT_CONFIG
-    )
-    if model.note:
-        st.caption(model.note)
 
 
 def render_label() -> None:

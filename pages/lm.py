@@ -203,13 +203,18 @@ def render_problems() -> None:
         st.code("\n".join(problems), language=None)
 
 
+def render_start_button(kind: str, settings: Any, label: str, key: str, *, can_start: bool) -> None:
+    """Draw the button that starts a ``kind`` job (off while one runs) and why a start failed."""
+    if st.button(label, type="primary", key=key, disabled=_busy() or not can_start):
+        _start(kind, settings)
+        st.rerun()
+    render_problems()
+
+
 def render_generate_tab(infos: dict[str, Any], templates: list[str]) -> None:
     """Draw the generation settings and the Generate button."""
     settings = generate_fields(infos, templates)
-    if st.button("Generate", type="primary", key="lm_gen_go", disabled=_busy() or not infos):
-        _start("generate", settings)
-        st.rerun()
-    render_problems()
+    render_start_button("generate", settings, "Generate", "lm_gen_go", can_start=bool(infos))
     st.caption(
         "Traces land in the store with per-step token log-probabilities; the Run (Runs tab) "
         "records model, prompt files, parameters and timings."
@@ -306,10 +311,7 @@ def selected_correction_run(runs: list[Run]) -> Run | None:
 def render_correct_tab(infos: dict[str, Any], templates: list[str]) -> None:
     """Draw the correction settings, the Correct button and the chosen run's results."""
     settings = correct_fields(infos, templates)
-    if st.button("Correct", type="primary", key="lm_cor_go", disabled=_busy() or not infos):
-        _start("correct", settings)
-        st.rerun()
-    render_problems()
+    render_start_button("correct", settings, "Correct", "lm_cor_go", can_start=bool(infos))
     st.divider()
     store = current_store()
     run = selected_correction_run(store.list_runs("correct"))

@@ -15,7 +15,7 @@ from components.step_list import (
     step_window,
     tags_in_step,
 )
-from components.tree_figure import VIEWS, build_tree_figure, step_from_selection
+from components.tree_figure import VIEWS, step_from_selection, view_figure
 from components.tree_view import LOD_THRESHOLD, compute_view
 from components.url_state import apply_query_params, parse_choice, parse_int, query_value
 from pages.shared import current_store, page
@@ -86,6 +86,28 @@ def cached_view(
     return compute_view(_trace, _tags, _labels, view, collapse=collapse)
 
 
+def render_view_chart(
+    trace: Trace,
+    tags: list[BehaviorTag],
+    version: str,
+    labels: list[Label],
+    suggestions: list[Suggestion],
+    selected: int | None,
+    view: str,
+    collapse: bool,
+    *,
+    key: str,
+    height: int = 640,
+) -> None:
+    """Draw the trace's figure for ``view`` (nodes selectable: a full rerun) and its note."""
+    labels_key = tuple((lab.id, lab.version, lab.first_mistake) for lab in labels)
+    model = cached_view(trace, tags, labels, trace.id, version, labels_key, view, collapse)
+    fig = view_figure(trace, model, tags, labels, suggestions, selected, view, height=height)
+    st.plotly_chart(fig, key=key, on_select="rerun", selection_mode="points", config=PLOT_CONFIG)
+    if model.note:
+        st.caption(model.note)
+
+
 def _select_step(step: int | None) -> None:
     st.session_state["trace_step"] = step
 
@@ -97,15 +119,24 @@ def take_tree_click() -> None:
     click update both the list and the figure; an unchanged selection (the same node still
     selected after Prev/Next moved on) is not applied again.
     """
+    take_chart_click("trace_tree", "trace_step")
+
+
+def take_chart_click(chart_key: str, step_key: str) -> None:
+    """Store in ``step_key`` the step of a node newly selected on chart ``chart_key``.
+
+    The chart's last selection is remembered under ``<chart_key>_seen``, so an unchanged
+    selection is not applied again.
+    """
     ss = st.session_state
-    event = ss.get("trace_tree")
+    event = ss.get(chart_key)
     seen = repr(event.get("selection") if isinstance(event, Mapping) else event)
-    if seen == ss.get("trace_tree_seen"):
+    if seen == ss.get(f"{chart_key}_seen"):
         return
-    ss["trace_tree_seen"] = seen
+    ss[f"{chart_key}_seen"] = seen
     step = step_from_selection(event)
     if step is not None:
-        ss["trace_step"] = step
+        ss[step_key] = step
 
 
 def _on_jump(key: str) -> None:
@@ -243,28 +274,9 @@ def render_trace_body(
             for expr in found[:20]:
                 st.latex(expr)
     with right:
-        labels_key = tuple((lab.id, lab.version, lab.first_mistake) for lab in labels)
-        model = cached_view(trace, tags, labels, trace.id, version, labels_key, view, collapse)
-        fig = build_tree_figure(
-            trace,
-            model.graph,
-            model.layout,
-            tags,
-            labels,
-            suggestions,
-            selected,
-            view,
-            final_path=model.final_path,
+        render_view_chart(
+            trace, tags, version, labels, suggestions, selected, view, collapse, key="trace_tree"
         )
-        st.plotly_chart(
-            fig,
-            key="trace_tree",
-            on_select="rerun",
-            selection_mode="points",
-            config=PLOT_CONFIG,
-        )
-        if model.note:
-            st.caption(model.note)
 
 
 def render_trace() -> None:

@@ -16,6 +16,7 @@ import time
 import urllib.request
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -125,6 +126,43 @@ def seed_test_store(
         ]
     )
     return store
+
+
+def require_chromium() -> None:
+    """Skip the calling test (or fixture) when Debian's Chromium is not installed."""
+    import pytest
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (make system-deps)")
+
+
+@contextlib.contextmanager
+def launch_chromium() -> Iterator[Any]:
+    """Yield a headless Chromium (Playwright) browser, closed on exit."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def new_user_page(browser, user: str | None, *, height: int, timeout_ms: int):
+    """Return a page in a fresh context logged in as ``user`` through the proxy header.
+
+    ``user`` None sends no X-Forwarded-User header. Uncaught page errors are collected on the
+    page's ``errors`` list.
+    """
+    headers = {"X-Forwarded-User": user} if user else None
+    context = browser.new_context(
+        viewport={"width": 1500, "height": height}, extra_http_headers=headers
+    )
+    page = context.new_page()
+    page.set_default_timeout(timeout_ms)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.errors = errors
+    return page
 
 
 def free_port() -> int:
@@ -247,3 +285,20 @@ def open_app_page(default: str, query: dict[str, str] | None = None, *, timeout:
     at.run()
     assert not at.exception, at.exception
     return at
+
+
+def rerun(at):
+    """Return ``at`` after running its script again, failing on any exception it raised."""
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(at) -> list[str]:
+    """Return the values of an AppTest's ``st.text`` elements."""
+    return [t.value for t in at.text]
+
+
+def html_of(at) -> str:
+    """Return an AppTest's ``st.html`` bodies joined by newlines."""
+    return "\n".join(h.value for h in at.html)

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, replace
 
-from generators.lm import Completion, LMBackend, ProgressFn, Prompt, SamplingParams
+from generators.lm import (
+    Completion,
+    LMBackend,
+    ProgressFn,
+    Prompt,
+    SamplingParams,
+    WrappedBackend,
+)
 from generators.prompts import Example, PromptTemplate, load_template
 from trace_store.schema import ImportedTrace, Label, Step, Trace
 
@@ -21,27 +27,12 @@ class Call:
     outputs: list[Completion]
 
 
-@dataclass
-class RecordingBackend:
+class RecordingBackend(WrappedBackend):
     """Wraps a real backend and records every ``complete`` call (the model still does the work)."""
 
-    inner: LMBackend
-    calls: list[Call] = field(default_factory=list)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    @property
-    def model_name(self) -> str:  # type: ignore[override]
-        return self.inner.model_name
-
-    @property
-    def uses_chat_template(self) -> bool:
-        return self.inner.uses_chat_template
-
-    @property
-    def supports_logprobs(self) -> bool:
-        return self.inner.supports_logprobs
+    def __init__(self, inner: LMBackend) -> None:
+        super().__init__(inner)
+        self.calls: list[Call] = []
 
     def complete(
         self,
@@ -52,16 +43,14 @@ class RecordingBackend:
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
     ) -> list[Completion]:
-        outs = self.inner.complete(
+        outs = super().complete(
             prompts, params, batch_size=batch_size, progress=progress, cancel=cancel
         )
         self.calls.append(Call(list(prompts), params, outs))
         return outs
 
-    def describe(self) -> dict[str, Any]:
-        return self.inner.describe()
-
     def close(self) -> None:
+        # The test that made the inner backend closes it; a recorder only watches.
         pass
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -19,8 +18,9 @@ from playwright.sync_api import expect
 from tests.agreement_samples import DATASET, record_hand_labels
 from tests.browser_helpers import (
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
+    launch_chromium,
+    new_user_page,
+    require_chromium,
     screenshot,
     streamlit_server,
     wait_for_app,
@@ -36,8 +36,7 @@ TIMEOUT_MS = 60_000
 @pytest.fixture(scope="module")
 def team_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """Yield (base URL, store URL) of an app in header mode holding the hand-labelled traces."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (make system-deps)")
+    require_chromium()
     url = f"sqlite:///{tmp_path_factory.mktemp('agreement') / 'agree.db'}"
     with open_store(url) as store:
         record_hand_labels(store)
@@ -50,21 +49,12 @@ def team_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, st
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launch_chromium() as b:
         yield b
-        b.close()
 
 
 def new_page(browser, user: str):
-    context = browser.new_context(
-        viewport={"width": 1500, "height": 1400}, extra_http_headers={"X-Forwarded-User": user}
-    )
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    return page
+    return new_user_page(browser, user, height=1400, timeout_ms=TIMEOUT_MS)
 
 
 def choose(page, label: str, option: str) -> None:

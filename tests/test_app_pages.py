@@ -12,9 +12,12 @@ from tests.browser_helpers import (
     COUNTDOWN_DATASET,
     LONG_TRACE_ID,
     REPO,
+    html_of,
     load_hostile,
     open_app_page,
+    rerun,
     seed_test_store,
+    texts,
 )
 from trace_store.schema import Label
 
@@ -47,20 +50,6 @@ def _use_seeded_store(seeded: dict[str, object], monkeypatch: pytest.MonkeyPatch
 def open_page(default: str = "traces", query: dict[str, str] | None = None) -> AppTest:
     """Return an AppTest of the router opened on page ``default`` with ``query`` in the URL."""
     return open_app_page(default, query, timeout=TIMEOUT)
-
-
-def rerun(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def texts(at: AppTest) -> list[str]:
-    return [t.value for t in at.text]
-
-
-def html_of(at: AppTest) -> str:
-    return "\n".join(h.value for h in at.html)
 
 
 class _TextOnly(HTMLParser):

@@ -17,12 +17,12 @@ import pytest
 from components.safe_text import reveal_hidden
 from tests.browser_helpers import (
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     LONG_TRACE_ID,
     NODE_POSITION_JS,
     click_node,
+    launch_chromium,
     load_hostile,
+    require_chromium,
     screenshot,
     seed_test_store,
     streamlit_server,
@@ -41,8 +41,7 @@ DEMO_TRACE: dict[str, str] = {}
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Yield the URL of a running app on a seeded temp store."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (make system-deps)")
+    require_chromium()
     from trace_store import TraceFilter
 
     db = tmp_path_factory.mktemp("browser") / "app.db"
@@ -58,12 +57,8 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launch_chromium() as b:
         yield b
-        b.close()
 
 
 class Watch:

@@ -21,11 +21,12 @@ import pytest
 
 from tests.browser_helpers import (
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     COUNTDOWN_DATASET,
     REPO,
     click_node,
+    launch_chromium,
+    new_user_page,
+    require_chromium,
     screenshot,
     seed_test_store,
     streamlit_server,
@@ -41,8 +42,7 @@ DOCS_SCREENSHOT = REPO / "docs" / "screenshot-label.png"
 
 
 def _seeded(tmp_path_factory: pytest.TempPathFactory, name: str) -> str:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (make system-deps)")
+    require_chromium()
     db = tmp_path_factory.mktemp(name) / "label.db"
     url = f"sqlite:///{db}"
     seed_test_store(url, countdown=6, hostile=False, long=False).close()
@@ -73,25 +73,12 @@ def team_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, st
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launch_chromium() as b:
         yield b
-        b.close()
 
 
 def new_page(browser, user: str | None = None):
-    headers = {"X-Forwarded-User": user} if user else None
-    context = browser.new_context(
-        viewport={"width": 1500, "height": 1500}, extra_http_headers=headers
-    )
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.errors = errors
-    return page
+    return new_user_page(browser, user, height=1500, timeout_ms=TIMEOUT_MS)
 
 
 def page_run(page) -> str:

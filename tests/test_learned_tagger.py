@@ -109,6 +109,16 @@ def test_fit_heads_recovers_synthetic_tags_on_unseen_traces():
         assert kappa(truth, guess) > 0.9, behavior
 
 
+def test_near_constant_embedding_dimensions_get_no_weight():
+    # Two MiniLM dimensions are ~1e-33 for every text; unit-variance scaling would blow them up.
+    traces = [synthetic_trace(s) for s in range(4)]
+    for i, trace in enumerate(traces):
+        trace.embeddings[:, 5] = np.random.default_rng(i).normal(0, 1e-33, len(trace.steps))
+    heads = fit_heads(traces, {"inner_folds": 2, "min_df": 1})
+    assert np.abs(heads.w1_dense).max() < 100 and not heads.w1_dense[[5, 8 + 5]].any()
+    assert np.abs(heads.w2).max() < 100
+
+
 def test_heads_survive_a_save_and_load(tmp_path: Path, small_heads):
     heads = small_heads
     path = tmp_path / "heads.npz"

@@ -70,6 +70,8 @@ def test_shipped_heads_give_the_same_probabilities_every_time():
 
 def test_learned_tagger_is_registered_and_tags_an_r1_style_trace(tagger):
     assert "learned-ta" in tagger_names() and tagger.name == "learned-ta"
+    version = f"1-{hashlib.sha256(WEIGHTS_PATH.read_bytes()).hexdigest()[:8]}"
+    assert tagger.version == version  # new weights, new version of stored analyses
     tags = tagger.tag(R1_LIKE)
     per_step = step_behaviors(tags, len(R1_LIKE))
     assert "subgoal_setting" in per_step[1]  # "First, I should figure out ..., and then ..."
@@ -80,7 +82,8 @@ def test_learned_tagger_is_registered_and_tags_an_r1_style_trace(tagger):
     assert per_step[9] == ["backward_chaining"]  # no head for it: the rules' tag passes through
     for tag in tags:
         assert tag.evidence == R1_LIKE[tag.step][tag.start : tag.end] and tag.evidence
-        assert tag.tagger == ("rules@1" if tag.behavior == "backward_chaining" else "learned-ta@1")
+        expected = "rules@1" if tag.behavior == "backward_chaining" else f"learned-ta@{version}"
+        assert tag.tagger == expected
     assert tagger.tag(R1_LIKE) == tags  # deterministic
     assert tagger.tag([]) == []
 

@@ -13,7 +13,7 @@ pytest.importorskip("torch")
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from tests.browser_helpers import open_app_page  # noqa: E402
+from tests.browser_helpers import html_of, open_app_page, rerun, texts  # noqa: E402
 from tests.lm_page_helpers import SOURCE_DATASET, seed_source_store, write_short_prompt  # noqa: E402
 from tests.tiny_model import tiny_model_dir  # noqa: E402
 from trace_store import TraceFilter, open_store  # noqa: E402
@@ -36,22 +36,8 @@ def page_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_chat_dir: Pat
     return {"url": url, "model": str(tiny_chat_dir), "prompt": str(write_short_prompt(tmp_path))}
 
 
-def rerun(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def texts(at: AppTest) -> list[str]:
-    return [t.value for t in at.text]
-
-
 def codes(at: AppTest) -> str:
     return "\n".join(c.value for c in at.code)
-
-
-def html_of(at: AppTest) -> str:
-    return "\n".join(h.value for h in at.html)
 
 
 def wait_for_job(at: AppTest):

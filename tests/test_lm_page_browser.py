@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from tests.browser_helpers import (
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
+    launch_chromium,
+    require_chromium,
     screenshot,
     streamlit_server,
     wait_for_app,
@@ -70,8 +69,7 @@ def corrected_item(original: Trace) -> ImportedTrace:
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Yield the URL of a running app whose store holds one correction run."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (make system-deps)")
+    require_chromium()
     url = f"sqlite:///{tmp_path_factory.mktemp('lm-browser') / 'app.db'}"
     store = seed_source_store(url)
     store.add_traces([corrected_item(store.get_trace(f"{SOURCE_DATASET}-0"))])
@@ -115,12 +113,8 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launch_chromium() as b:
         yield b
-        b.close()
 
 
 def test_compare_tab_shows_both_sides_inert_with_both_trees(base_url: str, browser) -> None:

@@ -86,31 +86,60 @@ class CancelAfterFirstBatch(RecordingBackend):
         )
 
 
-def test_cancel_stops_a_generation_job_at_the_next_batch(
-    source_store, tiny_chat_dir: Path, tmp_path: Path
-) -> None:
+def tiny_generate_settings(model_dir: Path, tmp_path: Path, **given) -> GenerateSettings:
+    """Return generation settings for the tiny model: source questions, short prompt, 8 tokens."""
+    return GenerateSettings(
+        backend=BackendChoice(model_path=str(model_dir)),
+        from_dataset=SOURCE_DATASET,
+        prompt=CUSTOM_PROMPT,
+        prompt_path=str(write_short_prompt(tmp_path)),
+        max_new_tokens=8,
+        **given,
+    )
+
+
+def tiny_correct_settings(
+    model_dir: Path, tmp_path: Path, *, k: int, batch_size: int
+) -> CorrectSettings:
+    """Return correction settings for the tiny model at labelled locations (short prompt)."""
+    return CorrectSettings(
+        backend=BackendChoice(model_path=str(model_dir)),
+        dataset=SOURCE_DATASET,
+        location="label",
+        k=k,
+        max_new_tokens=8,
+        max_steps=5,
+        batch_size=batch_size,
+        prompt=CUSTOM_PROMPT,
+        prompt_path=str(write_short_prompt(tmp_path)),
+    )
+
+
+def run_cancelled_after_first_batch(start, store, model_dir: Path, settings):
+    """Return (ended job, its backend) of ``start`` asked to stop after the first batch."""
     ready, holder = threading.Event(), {}
     made: list[CancelAfterFirstBatch] = []
 
     def open_backend():
-        made.append(CancelAfterFirstBatch(TransformersBackend(str(tiny_chat_dir)), ready, holder))
+        made.append(CancelAfterFirstBatch(TransformersBackend(str(model_dir)), ready, holder))
         return made[0]
 
-    settings = GenerateSettings(
-        backend=BackendChoice(model_path=str(tiny_chat_dir)),
-        from_dataset=SOURCE_DATASET,
-        dataset="cancelled-gen",
-        prompt=CUSTOM_PROMPT,
-        prompt_path=str(write_short_prompt(tmp_path)),
-        n=4,
-        max_new_tokens=8,
-        batch_size=1,
-    )
-    job = start_generation(source_store, settings, open_backend=open_backend)
+    job = start(store, settings, open_backend=open_backend)
     holder["job"] = job
     ready.set()
     assert job.wait(JOB_WAIT_S)
-    backend = made[0]
+    return job, made[0]
+
+
+def test_cancel_stops_a_generation_job_at_the_next_batch(
+    source_store, tiny_chat_dir: Path, tmp_path: Path
+) -> None:
+    settings = tiny_generate_settings(
+        tiny_chat_dir, tmp_path, dataset="cancelled-gen", n=4, batch_size=1
+    )
+    job, backend = run_cancelled_after_first_batch(
+        start_generation, source_store, tiny_chat_dir, settings
+    )
     # One batch of one prompt was generated; the other three batches of that round were
     # answered "cancelled" without running, and no second round was asked for.
     assert backend.batches == 1
@@ -128,29 +157,10 @@ def test_cancel_stops_a_generation_job_at_the_next_batch(
 def test_cancel_stops_a_correction_job_before_the_control_arm(
     source_store, tiny_chat_dir: Path, tmp_path: Path
 ) -> None:
-    ready, holder = threading.Event(), {}
-    made: list[CancelAfterFirstBatch] = []
-
-    def open_backend():
-        made.append(CancelAfterFirstBatch(TransformersBackend(str(tiny_chat_dir)), ready, holder))
-        return made[0]
-
-    settings = CorrectSettings(
-        backend=BackendChoice(model_path=str(tiny_chat_dir)),
-        dataset=SOURCE_DATASET,
-        location="label",
-        k=4,
-        max_new_tokens=8,
-        max_steps=5,
-        batch_size=2,
-        prompt=CUSTOM_PROMPT,
-        prompt_path=str(write_short_prompt(tmp_path)),
+    settings = tiny_correct_settings(tiny_chat_dir, tmp_path, k=4, batch_size=2)
+    job, backend = run_cancelled_after_first_batch(
+        start_correction, source_store, tiny_chat_dir, settings
     )
-    job = start_correction(source_store, settings, open_backend=open_backend)
-    holder["job"] = job
-    ready.set()
-    assert job.wait(JOB_WAIT_S)
-    backend = made[0]
     # The first arm's candidates (2 traces x k=4, batches of 2): one batch ran, three did
     # not; nothing was continued greedily and the control arm never started.
     assert backend.batches == 1
@@ -167,15 +177,12 @@ def test_cancel_stops_a_correction_job_before_the_control_arm(
 def test_generation_job_reports_progress_and_records_the_run(
     source_store, tiny_chat_dir: Path, tmp_path: Path
 ) -> None:
-    settings = GenerateSettings(
-        backend=BackendChoice(model_path=str(tiny_chat_dir)),
-        from_dataset=SOURCE_DATASET,
+    settings = tiny_generate_settings(
+        tiny_chat_dir,
+        tmp_path,
         dataset="gen",
         task="multistep_arithmetic",
-        prompt=CUSTOM_PROMPT,
-        prompt_path=str(write_short_prompt(tmp_path)),
         n=5,
-        max_new_tokens=8,
         batch_size=2,
         max_steps=3,
     )
@@ -204,17 +211,7 @@ def test_generation_job_reports_progress_and_records_the_run(
 def test_correction_job_tables_match_the_report(
     source_store, tiny_chat_dir: Path, tmp_path: Path
 ) -> None:
-    settings = CorrectSettings(
-        backend=BackendChoice(model_path=str(tiny_chat_dir)),
-        dataset=SOURCE_DATASET,
-        location="label",
-        k=3,
-        max_new_tokens=8,
-        max_steps=5,
-        batch_size=4,
-        prompt=CUSTOM_PROMPT,
-        prompt_path=str(write_short_prompt(tmp_path)),
-    )
+    settings = tiny_correct_settings(tiny_chat_dir, tmp_path, k=3, batch_size=4)
     job = start_correction(source_store, settings)
     assert job.wait(JOB_WAIT_S)
     assert job.status == "done", job.error

@@ -86,6 +86,18 @@ class _Keep:
 KEEP: Any = _Keep()
 
 
+def _label_fields(
+    first_mistake: Any, step_ratings: Any, behavior_corrections: Any, note: Any
+) -> dict[str, Any]:
+    """Return the label fields a save writes (a value may be KEEP: leave the stored one)."""
+    return {
+        "first_mistake": first_mistake,
+        "step_ratings": step_ratings,
+        "behavior_corrections": behavior_corrections,
+        "note": note,
+    }
+
+
 def record_label(
     store: Store,
     who: Identity,
@@ -107,12 +119,7 @@ def record_label(
     ``who``'s lease on the trace; ``draft=True`` saves (or turns the label back into) a draft.
     """
     require_writer(who, f"save a label on trace {trace_id!r}")
-    fields = {
-        "first_mistake": first_mistake,
-        "step_ratings": step_ratings,
-        "behavior_corrections": behavior_corrections,
-        "note": note,
-    }
+    fields = _label_fields(first_mistake, step_ratings, behavior_corrections, note)
 
     def find(conn: Connection) -> Label | None:
         return _one_label(conn, _LABEL_OF, trace_id=trace_id, annotator=who.name)
@@ -139,12 +146,7 @@ def update_label_by_id(
     status. Same version check, validation and history as record_label.
     """
     require_writer(who, f"edit label {label_id}")
-    fields = {
-        "first_mistake": first_mistake,
-        "step_ratings": step_ratings,
-        "behavior_corrections": behavior_corrections,
-        "note": note,
-    }
+    fields = _label_fields(first_mistake, step_ratings, behavior_corrections, note)
 
     def find(conn: Connection) -> Label | None:
         found = _one_label(conn, _LABEL_BY_ID, label_id=label_id)
@@ -177,12 +179,7 @@ def adjudicate(
     version of the adjudicated label the reviewer loaded (None: there was none).
     """
     require_role(who, "reviewer", f"adjudicate trace {trace_id!r}")
-    fields = {
-        "first_mistake": first_mistake,
-        "step_ratings": step_ratings,
-        "behavior_corrections": None,
-        "note": note,
-    }
+    fields = _label_fields(first_mistake, step_ratings, None, note)
 
     def find(conn: Connection) -> Label | None:
         return _one_label(conn, _LABEL_OF, trace_id=trace_id, annotator=ADJUDICATED_ANNOTATOR)
