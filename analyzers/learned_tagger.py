@@ -239,12 +239,13 @@ class LearnedTagger:
 
         ``traces`` are Thought Anchors traces (analyzers.thought_anchors.AnchorsTrace); the heads
         are refitted ``folds`` times with the shipped recipe, leaving whole traces out, on
-        ``n_jobs`` processes (default: one per core, at most one per fold).
+        ``n_jobs`` processes (default: one per core, at most one per fold; one for small data).
         """
         import os
 
         from analyzers.learned_training import cross_val_predict, prepare_traces
 
-        jobs = n_jobs if n_jobs is not None else min(folds, os.cpu_count() or 1)
         prepared = prepare_traces(traces, self.encoder)
+        small = sum(len(t.steps) for t in prepared) < 2000  # not worth starting processes
+        jobs = n_jobs if n_jobs is not None else 1 if small else min(folds, os.cpu_count() or 1)
         return cross_val_predict(prepared, folds, self.heads.config, n_jobs=jobs)[0]

@@ -62,6 +62,8 @@ FEATURE_SETS: dict[str, tuple[str, ...]] = {
 }
 """Feature sets compared; the first is the default finder."""
 
+HEADER = f"{'':<24}" + "".join(f"{t[:12]:>14}" for t in TASKS) + f"{'mean':>8}"
+
 
 def load_bbm(folder: Path) -> tuple[list[Trace], list[int]]:
     """Return the BBM traces and their first mistakes (-1 = none)."""
@@ -113,9 +115,11 @@ class Fitter:
     ) -> None:
         self.features, self.gold, self.tasks, self.dim = features, gold, tasks, dim
         self.head, self.validation = head, validation
-        self.head_seconds: list[float] = []
+        self.head_seconds: dict[str, list[float]] = defaultdict(list)
 
-    def run(self, train: list[int], test: list[int], groups: tuple[str, ...]) -> list[int]:
+    def run(
+        self, train: list[int], test: list[int], groups: tuple[str, ...], name: str = ""
+    ) -> list[int]:
         """Return predictions on ``test`` of a finder fitted on ``train`` with ``groups``."""
         cols = group_columns(FEATURE_GROUPS, groups, self.dim)
         finder = fit_from_features(
@@ -127,7 +131,7 @@ class Fitter:
             tasks=[self.tasks[i] for i in train],
             validation=self.validation,
         )
-        self.head_seconds.append(finder.config["training"]["seconds"])
+        self.head_seconds[name].append(finder.config["training"]["seconds"])
         probs = finder.step_probabilities([self.features[i][:, cols] for i in test])
         return [first_over(p, finder.threshold) for p in probs]
 
@@ -145,6 +149,10 @@ def _table(
     print(f"\n{title}")
     print(format_scores_table(rows))
     return rows
+
+
+def _summary_row(name: str, per: dict[str, float]) -> str:
+    return f"{name:<24}" + "".join(f"{per[t]:>14.3f}" for t in TASKS) + f"{per['mean']:>8.3f}"
 
 
 def stratified_folds(gold: list[int], k: int, seed: int) -> list[list[int]]:
@@ -207,7 +215,7 @@ def main() -> None:
     for task in TASKS:
         test = [i for i, t in enumerate(tasks) if t == task]
         train = [i for i, t in enumerate(tasks) if t != task]
-        preds = {name: fitter.run(train, test, groups) for name, groups in sets.items()}
+        preds = {name: fitter.run(train, test, groups, name) for name, groups in sets.items()}
         rows = _table(
             f"leave-one-task-out: test on {task} ({len(test)} traces)",
             [gold[i] for i in test],
@@ -218,17 +226,17 @@ def main() -> None:
         for name, s in rows.items():
             loto[name][task] = s.location_accuracy
     print("\nleave-one-task-out location accuracy")
-    print(f"{'':<24}" + "".join(f"{t[:12]:>14}" for t in TASKS) + f"{'mean':>8}")
+    print(HEADER)
     for name, per in loto.items():
         mean = float(np.mean([per[t] for t in TASKS]))
         per["mean"] = mean
-        print(f"{name:<24}" + "".join(f"{per[t]:>14.3f}" for t in TASKS) + f"{mean:>8.3f}")
+        print(_summary_row(name, per))
     results["loto"] = loto
-    secs = fitter.head_seconds
-    print(
-        f"head training incl. validation (CPU, {args.head}, {len(secs)} trainings): mean "
-        f"{np.mean(secs):.1f} s, max {max(secs):.1f} s"
-    )
+    for name, secs in fitter.head_seconds.items():
+        print(
+            f"head training incl. validation, {name} (CPU, {args.head}, {len(secs)} "
+            f"trainings): mean {np.mean(secs):.1f} s, max {max(secs):.1f} s"
+        )
 
     # 2. 5-fold cross-validation within each task
     if not args.skip_cv:
@@ -253,9 +261,12 @@ def main() -> None:
             for name, s in rows.items():
                 cv[name][task] = s.location_accuracy
         print("\n5-fold CV location accuracy")
+        print(HEADER)
         for name, per in cv.items():
             per["mean"] = float(np.mean([per[t] for t in TASKS]))
-            print(f"{name:<24}" + "".join(f"{per[t]:>14.3f}" for t in TASKS + ("mean",)))
+            print(
+                f"{name:<24}" + "".join(f"{per[t]:>14.3f}" for t in TASKS) + f"{per['mean']:>8.3f}"
+            )
         results["cv"] = cv
 
     # 3. train on BBM, predict the Countdown demo traces

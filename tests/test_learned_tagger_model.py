@@ -89,18 +89,21 @@ def test_learned_tagger_is_registered_and_tags_an_r1_style_trace(tagger):
 
 
 def _write_slice(root: Path, n_traces: int, n_chunks: int) -> None:
-    """Write the first ``n_chunks`` chunks of ``n_traces`` Thought Anchors traces under root."""
+    """Write the last ``n_chunks`` chunks of ``n_traces`` Thought Anchors traces under root.
+
+    The ends of traces hold all three reference tags (self_checking comes late).
+    """
     source = DATA / "thought-anchors"
     if not source.is_dir():
         pytest.skip(f"real data not found at {source} (see shared/data/README.md)")
     for i, trace in enumerate(load_thought_anchors(source)[:n_traces]):
         folder = root / "model" / "correct_base_solution" / f"problem_{i}"
         folder.mkdir(parents=True)
-        chunks = trace.chunks[:n_chunks]
+        chunks, tags = trace.chunks[-n_chunks:], trace.function_tags[-n_chunks:]
         solution = {"solution": " ".join(chunks)}
         rows = [
-            {"chunk": c, "chunk_idx": j, "function_tags": str(trace.function_tags[j])}
-            for j, c in enumerate(chunks)
+            {"chunk": c, "chunk_idx": j, "function_tags": str(t)}
+            for j, (c, t) in enumerate(zip(chunks, tags, strict=True))
         ]
         (folder / "base_solution.json").write_text(json.dumps(solution), encoding="utf-8")
         (folder / "chunks_labeled.json").write_text(json.dumps(rows), encoding="utf-8")
@@ -111,13 +114,13 @@ def test_evaluate_tags_scores_the_learned_tagger_out_of_fold_and_flags_in_sample
     tagger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.setenv("THOUGHTSCOPE_CACHE", str(tmp_path / "cache"))
-    _write_slice(tmp_path / "ta", n_traces=6, n_chunks=30)
+    _write_slice(tmp_path / "ta", n_traces=4, n_chunks=25)
     args = ["evaluate-tags", "--thought-anchors", str(tmp_path / "ta"), "--tagger", "learned-ta"]
-    result = runner.invoke(app, [*args, "--cv-folds", "3", "--json"])
+    result = runner.invoke(app, [*args, "--cv-folds", "2", "--json"])
     assert result.exit_code == 0, result.output
     anchors = json.loads(result.output)["thought_anchors"]
-    assert anchors["protocol"] == "out-of-fold, 3-fold by trace"
-    assert anchors["n_traces"] == 6 and anchors["n_chunks"] == 180
+    assert anchors["protocol"] == "out-of-fold, 2-fold by trace"
+    assert anchors["n_traces"] == 4 and anchors["n_chunks"] == 100
     assert all(-1.0 <= k <= 1.0 for k in anchors["kappa"].values())
     assert list((tmp_path / "cache").rglob("*.npz"))  # embeddings were cached for the refits
     result = runner.invoke(app, [*args, "--in-sample"])
