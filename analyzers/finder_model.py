@@ -28,6 +28,7 @@ from analyzers.finder_card import (
 from analyzers.finder_encoder import (
     EncoderUnavailable,
     TextEncoder,
+    default_cache_root,
     default_encoder_dir,
     embed_texts,
 )
@@ -208,8 +209,9 @@ class MistakeFinder:
         cache_root: str | Path | None = None,
         progress: TrainProgress | None = None,
     ) -> list[TracePrediction]:
-        """Return a prediction per trace (embedding them first, through the cache)."""
-        inputs = embed_traces(self.encoder(), traces, cache_root=cache_root, progress=progress)
+        """Return a prediction per trace (embeddings read through the on-disk cache)."""
+        root = cache_root if cache_root is not None else default_cache_root()
+        inputs = embed_traces(self.encoder(), traces, cache_root=root, progress=progress)
         return self.predict_inputs(inputs, progress)
 
     def save(self, folder: str | Path) -> Path:

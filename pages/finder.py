@@ -27,6 +27,8 @@ MODELS_ENV = "THOUGHTSCOPE_MODELS"
 def models_root() -> Path:
     """Return the folder of saved finders: $THOUGHTSCOPE_MODELS, else models/ (app folder)."""
     return Path(os.environ.get(MODELS_ENV, "models"))
+
+
 HEADS = ("logreg", "mlp")
 STAGE_NAMES = {
     "embed": "Embedding steps",

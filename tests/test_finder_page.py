@@ -1,4 +1,4 @@
-"""The Mistake finder page (AppTest): train, evaluate with the confusion chart, store suggestions."""
+"""The Mistake finder page (AppTest): train, evaluate with the confusion chart, suggest."""
 
 from __future__ import annotations
 
