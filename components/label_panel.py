@@ -66,8 +66,8 @@ class KeySpec:
 KEYS: tuple[KeySpec, ...] = (
     KeySpec("next", "Next ▶", "j", "next step"),
     KeySpec("prev", "◀ Prev", "k", "previous step"),
-    KeySpec("down", "Down", "Down", "next step"),
-    KeySpec("up", "Up", "Up", "previous step"),
+    KeySpec("down", "▼", "Down", "next step"),
+    KeySpec("up", "▲", "Up", "previous step"),
     KeySpec("correct", "✓ Correct", "g", "step is correct (+1), go on", ("first_mistake",)),
     KeySpec("correct", "+1 Good", "g", "rate +1 (correct), go on", ("step_rating",)),
     KeySpec("neutral", "0 Neutral", "0", "rate 0 (neutral), go on", ("step_rating",)),
