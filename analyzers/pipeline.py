@@ -32,7 +32,8 @@ def analyze_with_steps(
         mode = "given"
     elif mode == "auto":
         mode = choose_mode(split_think(trace.raw_text).reasoning)
-    segmented = ensure_steps(trace, segment_mode)
+    # the concrete mode, so the reasoning text is not classified a second time
+    segmented = ensure_steps(trace, mode)
     tags = chosen.tag(segmented.step_texts, segmented.question or None)
     analysis = Analysis(
         trace_id=trace.id,

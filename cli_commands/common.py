@@ -64,6 +64,16 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def shown_url(url: str) -> str:
+    """Return ``url`` fit to print: password hidden, an unparsable URL shown as given."""
+    import sqlalchemy as sa
+
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url
+
+
 @contextmanager
 def open_cli_store() -> Iterator[Store]:
     """Yield the store named by --db / THOUGHTSCOPE_DB; a clear error when it cannot open."""
@@ -76,8 +86,9 @@ def open_cli_store() -> Iterator[Store]:
     try:
         store = open_store(url)
     except (sa.exc.SQLAlchemyError, ValueError, OSError) as exc:
-        shown = sa.engine.make_url(url).render_as_string(hide_password=True)
-        fail(f"cannot open store {shown}: {str(exc).strip().splitlines()[0]}")
+        # The driver's own message (exc.orig) without SQLAlchemy's wrapping, first line only.
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        fail(f"cannot open store {shown_url(url)}: {detail}")
     try:
         yield store
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli_commands.common import print_json
+from cli_commands.common import open_cli_store, print_json
 
 
 def register(app: typer.Typer) -> None:
@@ -28,15 +28,11 @@ def register(app: typer.Typer) -> None:
             python cli.py --db sqlite:///demo.db demo --n 1000 --seed 1
         """
         from generators.demo import DEMO_DATASET, seed_demo, seed_demo_if_empty
-        from trace_store import open_store
 
-        store = open_store()
-        try:
+        with open_cli_store() as store:
             seed_fn = seed_demo_if_empty if if_empty else seed_demo
             added = seed_fn(store, n=n, seed=seed)
             total = store.count_traces()
-        finally:
-            store.close()
         if as_json:
             print_json({"dataset": DEMO_DATASET, "added": added, "traces_in_store": total})
         elif added:

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import typer
 
-from cli_commands.common import fail, print_json
+from cli_commands.common import fail, open_cli_store, print_json
 
 GENERATE_HELP = """Generate traces (symbolic Countdown search; language models in `generate lm`).
 
@@ -53,7 +53,6 @@ def register(app: typer.Typer) -> None:
 
 @generate_app.command("countdown", help=COUNTDOWN_HELP)
 def generate_countdown_cmd(
-    ctx: typer.Context,
     n: int = typer.Option(500, "--n", min=1, help="How many traces to generate."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same traces)."),
     dataset: str = typer.Option("countdown-demo", "--dataset", help="Dataset name in the store."),
@@ -109,7 +108,7 @@ def generate_countdown_cmd(
         _write_jsonl(out, counted)
         summary["out"] = str(out)
     else:
-        summary.update(_store_traces(ctx, counted, params, tally, started))
+        summary.update(_store_traces(counted, params, tally, started))
     summary.update(_figures(tally, time.perf_counter() - started))
     if as_json:
         print_json(summary)
@@ -160,20 +159,14 @@ def _write_jsonl(path: Path, items: Iterator) -> None:
 
 
 def _store_traces(
-    ctx: typer.Context, items: Iterator, params: dict[str, Any], tally: Counter[str], started: float
+    items: Iterator, params: dict[str, Any], tally: Counter[str], started: float
 ) -> dict[str, Any]:
     from generators.countdown import GENERATOR
-    from trace_store import open_store
     from trace_store.schema import Run, utcnow
 
-    url = (ctx.find_root().obj or {}).get("db")
-    try:
-        store = open_store(url)
-    except Exception as exc:  # noqa: BLE001 - any failure to open is the user's URL or file
-        fail(f"cannot open store {url or '(default)'}: {str(exc).strip().splitlines()[0]}")
     run = Run(id=f"generate-countdown-{uuid.uuid4().hex[:12]}", kind="generate", model=GENERATOR)
     run.dataset, run.params = params["dataset"], params
-    try:
+    with open_cli_store() as store:
         result = store.add_traces(items)
         run.status, run.finished_at = "done", utcnow()
         run.stats = {
@@ -183,8 +176,6 @@ def _store_traces(
             "conflicts": len(result.conflicts),
         }
         store.save_run(run)
-    finally:
-        store.close()
     return {
         "run_id": run.id,
         "added": result.added,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from cli_commands.common import fail, print_json
+from cli_commands.common import fail, open_cli_store, print_json, shown_url
 
 if TYPE_CHECKING:
     from trace_store.filters import TraceRow
@@ -28,36 +27,6 @@ def _url(ctx: typer.Context) -> str:
 
     obj = ctx.find_root().obj or {}
     return obj.get("db") or default_db_url()
-
-
-def _shown(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - an unparsable URL is shown as given
-        return url
-
-
-@contextmanager
-def _open(ctx: typer.Context) -> Iterator[Store]:
-    """Yield the store named by --db / THOUGHTSCOPE_DB; a clear error when it cannot open."""
-    import sqlalchemy as sa
-
-    from trace_store.db import StoreURLError
-    from trace_store.store import open_store
-
-    url = _url(ctx)
-    try:
-        store = open_store(url)
-    except StoreURLError as exc:
-        fail(str(exc))
-    except sa.exc.OperationalError as exc:
-        fail(f"cannot open store {_shown(url)}: {str(exc.orig).strip().splitlines()[0]}")
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -158,7 +127,7 @@ def register(app: typer.Typer) -> None:
         from trace_store.filters import TraceFilter
 
         flt = TraceFilter(datasets=dataset or None, tasks=task or None, models=model or None)
-        with _open(ctx) as store:
+        with open_cli_store() as store:
             rows, total, capped = _list_and_count(store, flt, limit, offset, order_by, desc)
         if as_json:
             print_json({"total": total, "total_capped": capped, "offset": offset, "rows": rows})
@@ -185,7 +154,7 @@ def register(app: typer.Typer) -> None:
         if not parse_query(query):
             fail(f"search query {query!r} holds no word to look for")
         flt = TraceFilter(datasets=dataset or None, text=query)
-        with _open(ctx) as store:
+        with open_cli_store() as store:
             rows, total, capped = _list_and_count(store, flt, limit, 0, "id", False)
         if as_json:
             print_json({"query": query, "total": total, "total_capped": capped, "rows": rows})
@@ -206,10 +175,10 @@ def register(app: typer.Typer) -> None:
 
             python cli.py show bbm-word_sorting-0001 --json
         """
-        with _open(ctx) as store:
+        with open_cli_store() as store:
             trace = store.get_trace(trace_id)
             if trace is None:
-                fail(f"no trace with id {trace_id!r} in store {_shown(store.url)}")
+                fail(f"no trace with id {trace_id!r} in store {shown_url(store.url)}")
             labels = store.labels_for(trace_id)
             suggestions = store.suggestions_for(trace_id)
             analyses = store.analyses_for(trace_id)
@@ -234,7 +203,7 @@ def register(app: typer.Typer) -> None:
 
             python cli.py stats --dataset bbm
         """
-        with _open(ctx) as store:
+        with open_cli_store() as store:
             stats = store.stats(dataset)
         if dataset is not None and stats["traces"] == 0:
             fail(f"no traces in dataset {dataset!r}")
@@ -256,7 +225,7 @@ def register(app: typer.Typer) -> None:
 
             python cli.py datasets
         """
-        with _open(ctx) as store:
+        with open_cli_store() as store:
             infos = store.datasets()
         if as_json:
             print_json(infos)
@@ -307,13 +276,14 @@ def register(app: typer.Typer) -> None:
         except StoreURLError as exc:
             fail(str(exc))
         except sa.exc.OperationalError as exc:
-            fail(f"cannot open store {_shown(url)}: {str(exc.orig).strip().splitlines()[0]}")
+            fail(f"cannot open store {shown_url(url)}: {str(exc.orig).strip().splitlines()[0]}")
+        shown = shown_url(url)
         if as_json:
-            print_json({"url": _shown(url), "from": before, "revision": after, "head": after})
+            print_json({"url": shown, "from": before, "revision": after, "head": after})
         elif before == after:
-            typer.echo(f"store {_shown(url)} is at revision {after} (head); nothing to do")
+            typer.echo(f"store {shown} is at revision {after} (head); nothing to do")
         else:
-            typer.echo(f"store {_shown(url)} upgraded from {before or 'empty'} to {after} (head)")
+            typer.echo(f"store {shown} upgraded from {before or 'empty'} to {after} (head)")
 
     @db_app.command("check")
     def db_check(
@@ -326,9 +296,9 @@ def register(app: typer.Typer) -> None:
 
             python cli.py db check
         """
-        with _open(ctx) as store:
+        with open_cli_store() as store:
             problems = store.integrity_errors()
-            shown = _shown(store.url)
+            shown = shown_url(store.url)
         if as_json:
             print_json({"url": shown, "ok": not problems, "problems": problems})
         else:

@@ -348,10 +348,8 @@ def render_compare_tab() -> None:
     """Draw the corrected-trace picker and the side-by-side view."""
     ss = st.session_state
     store = current_store()
-    run = next((r for r in store.list_runs("correct") if r.id == ss.get("lm_run_id")), None)
-    if run is None:
-        runs = store.list_runs("correct")
-        run = runs[0] if runs else None
+    runs = store.list_runs("correct")
+    run = next((r for r in runs if r.id == ss.get("lm_run_id")), runs[0] if runs else None)
     ids = []
     if run is not None:
         traces = cached_run_traces(store.url, run.id, run.dataset or "", str(run.finished_at))

@@ -96,7 +96,7 @@ class Store(RecordsMixin, ReportMixin):
             raise ValueError("batch_size must be at least 1")
         result = AddResult()
         iterator = iter(items)
-        with _gc_paused():
+        with gc_paused():
             try:
                 while batch := list(islice(iterator, batch_size)):
                     self._add_batch(batch, result)
@@ -116,10 +116,19 @@ class Store(RecordsMixin, ReportMixin):
             return
         search.catch_up(self.engine)
         if added >= ANALYZE_AFTER:
-            # Sampled (PRAGMA analysis_limit) statistics, so the planner knows the new sizes.
-            with self.engine.connect() as conn:
-                conn.exec_driver_sql("ANALYZE")
-                conn.commit()
+            self.refresh_statistics()
+
+    def refresh_statistics(self) -> None:
+        """Refresh SQLite's planner statistics so it knows the new table sizes.
+
+        Sampled (PRAGMA analysis_limit), so cheap; a no-op on PostgreSQL (autovacuum does it).
+        Importers that add in many small calls call it once at the end.
+        """
+        if self.dialect != "sqlite":
+            return
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")
+            conn.commit()
 
     def refresh_search_index(self) -> int:
         """Return how many traces were added to the full-text index to bring it up to date.
@@ -233,12 +242,13 @@ def _chunks(values: Sequence[str], size: int) -> Iterator[Sequence[str]]:
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Yield with Python's cycle collector paused, restoring it afterwards.
 
     A bulk import allocates millions of short-lived objects (freed by reference counting
     anyway); without the pause it spends about a third of its time in collections that find
-    nothing. Memory stays bounded by the batch size.
+    nothing. Memory stays bounded by the batch size. Long callers (``import_paths``) run
+    ``gc.collect(0)`` between batches so cyclic garbage is still freed.
     """
     was_enabled = gc.isenabled()
     gc.disable()

@@ -70,9 +70,7 @@ class _Problem:
             rf"(?:the\s+|a\s+|an\s+)?(?P<what2>[^,.;]+?)(?=\s*(?:,|\.|;|$|So\b))"
         )
         self.short_pair_re = re.compile(rf"\b(?P<who>[{initials}])\s+(?P<what>[A-Za-z][\w-]*)\b")
-        self.swaps = [
-            (a, b) for a, b in re.findall(rf"\b({names}) and ({names}) {_SWAP_WORDS}", question)
-        ]
+        self.swaps = self.swap_re.findall(question)
         tail = question.split("Options:")[0].rstrip()
         last = re.findall(rf"\b({names})\b", tail.rsplit(".", 1)[-1])
         self.asked = last[-1] if last else None

@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from trace_store.formats.fields import STEP_LIST, THINK_SPAN_KEY, line_steps
 from trace_store.formats.generic import parse_mapping
 from trace_store.formats.reading import read_records
 from trace_store.formats.sources import error
 from trace_store.schema import ImportedTrace, RecordError, Step
-
-if TYPE_CHECKING:
-    from trace_store.store import Store
+from trace_store.store import ANALYZE_AFTER, Store, gc_paused
 
 Segmenter = Callable[[str], list[Step]]
 Progress = Callable[[int], None]
@@ -244,24 +240,6 @@ def _write_batch(store: Store, batch: list[ImportedTrace], report: ImportReport)
         report.note(error(file, line, f"id {trace_id!r}: {message}", "id"), conflict=True)
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause automatic garbage collection for a bulk import (young generations still collected).
-
-    Each batch keeps ~50 tracked objects per trace alive (trace, steps, labels) until it is
-    written; automatic collection keeps re-scanning them and measured 40% of import time.
-    Collection is switched off for the import and ``gc.collect(0)`` runs after every batch is
-    freed instead, so cyclic garbage made meanwhile (by this or other threads) is still freed.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def _batches(
     items: Iterable[ImportedTrace | RecordError | None],
     report: ImportReport,
@@ -346,4 +324,7 @@ def import_paths(
         for batch in _batches(reader(), report, progress):
             _write_batch(store, batch, report)
             del batch
+    # Each batch is one small add_traces call, below its own statistics threshold.
+    if report.added >= ANALYZE_AFTER:
+        store.refresh_statistics()
     return report
