@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import orjson
 import typer
 
-from cli_commands.common import fail, print_json
+from cli_commands.common import connect_cli_store, fail, print_json
 
 if TYPE_CHECKING:
     from trace_store.schema import RecordError, Trace
@@ -170,9 +170,9 @@ def _analyze_dataset(dataset: str, tagger: str, mode: str) -> dict:
     from tqdm import tqdm
 
     from analyzers.pipeline import analyze_trace
-    from trace_store import TraceFilter, open_store
+    from trace_store import TraceFilter
 
-    store = open_store()
+    store = connect_cli_store()
     try:
         flt = TraceFilter(datasets=[dataset])
         total = store.count_traces(flt)

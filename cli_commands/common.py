@@ -77,6 +77,18 @@ def shown_url(url: str) -> str:
 @contextmanager
 def open_cli_store() -> Iterator[Store]:
     """Yield the store named by --db / THOUGHTSCOPE_DB; a clear error when it cannot open."""
+    store = connect_cli_store()
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def connect_cli_store() -> Store:
+    """Return the open store named by --db / THOUGHTSCOPE_DB (the caller closes it).
+
+    A store that cannot be opened is a one-line error naming the URL (password hidden).
+    """
     import sqlalchemy as sa
 
     from trace_store.db import default_db_url
@@ -84,15 +96,11 @@ def open_cli_store() -> Iterator[Store]:
 
     url = default_db_url()
     try:
-        store = open_store(url)
+        return open_store(url)
     except (sa.exc.SQLAlchemyError, ValueError, OSError) as exc:
         # The driver's own message (exc.orig) without SQLAlchemy's wrapping, first line only.
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         fail(f"cannot open store {shown_url(url)}: {detail}")
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def print_json(value: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from cli_commands.common import fail, print_json
+from cli_commands.common import connect_cli_store, fail, print_json
 
 GENERATE_LM_HELP = """Generate chain-of-thought traces with a language model and store them.
 
@@ -157,7 +157,6 @@ def generate_lm(
     from generators.lm import LMError, SamplingParams
     from generators.lm_jobs import requests_from_store, run_generation
     from generators.prompts import PromptError, load_template
-    from trace_store import open_store
 
     if mode not in ("stepwise", "whole"):
         fail(f"--mode must be 'stepwise' or 'whole', got '{mode}'")
@@ -174,7 +173,7 @@ def generate_lm(
         template = load_template(prompt) if prompt else None
     except (ValueError, PromptError) as exc:
         fail(str(exc))
-    store = open_store()
+    store = connect_cli_store()
     try:
         requests = requests_from_store(store, from_dataset, task=task, n=n)
         if not requests:
@@ -277,7 +276,6 @@ def correct(
     from generators.correct_runs import LOCATION_SOURCES, format_correction_report, run_correction
     from generators.lm import LMError
     from generators.prompts import PromptError, load_template
-    from trace_store import open_store
 
     if location not in LOCATION_SOURCES:
         fail(f"--location must be one of {', '.join(LOCATION_SOURCES)}, got '{location}'")
@@ -285,7 +283,7 @@ def correct(
         template = load_template(prompt) if prompt else None
     except PromptError as exc:
         fail(str(exc))
-    store = open_store()
+    store = connect_cli_store()
     try:
         from trace_store import TraceFilter
 

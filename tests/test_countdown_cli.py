@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 from typer.testing import CliRunner
 
 from cli import app
@@ -72,3 +73,18 @@ def test_user_errors_are_one_line_without_traceback(tmp_path):
     assert bad_db.exit_code == 1 and "error: cannot open store bogus://x" in bad_db.output
     bad_rate = runner.invoke(app, ["generate", "countdown", "--mistake-rate", "2"])
     assert bad_rate.exit_code == 2 and "--mistake-rate" in bad_rate.output
+
+
+@pytest.mark.parametrize(
+    "verb",
+    [
+        ["analyze", "--dataset", "d"],
+        ["generate", "lm", "--model", "m", "--dataset", "d", "--from-dataset", "s", "--n", "1"],
+        ["correct", "--dataset", "d", "--location", "random", "--model", "m"],
+    ],
+)
+def test_store_verbs_report_a_bad_store_url_in_one_line(verb) -> None:
+    result = runner.invoke(app, ["--db", "bogus://x", *verb])
+    assert result.exit_code == 1, result.output
+    assert "error: cannot open store bogus://x" in result.output
+    assert "Traceback" not in result.output
