@@ -86,17 +86,24 @@ def _learned_ta() -> Tagger:
 register_tagger("learned-ta", _learned_ta)
 
 
-def _resolve(tagger: Tagger | str | None) -> Tagger:
-    """Return a tagger given as an instance, a registered name or None (the default)."""
+def resolve_tagger(tagger: Tagger | str | None) -> Tagger:
+    """Return a tagger given as an instance, a registered name or None (the default).
+
+    Raises KeyError for an unknown name and TaggerUnavailable when it cannot be built here.
+    """
     if tagger is None or isinstance(tagger, str):
         return get_tagger(tagger)
     return tagger
 
 
+# The old private name, still imported by analyzers/evaluate_tags.py.
+_resolve = resolve_tagger
+
+
 def tag_behaviors(trace: Trace, tagger: Tagger | str | None = None) -> list[BehaviorTag]:
     """Return the behaviour tags of ``trace``'s steps (segmenting its raw text if it has none)."""
     trace = ensure_steps(trace)
-    return _resolve(tagger).tag(trace.step_texts, trace.question or None)
+    return resolve_tagger(tagger).tag(trace.step_texts, trace.question or None)
 
 
 def behavior_counts(tags: Iterable[BehaviorTag]) -> dict[str, int]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from analyzers.behaviors import Tagger, _resolve, behavior_counts
-from analyzers.segment import choose_mode, ensure_steps, split_think
+from analyzers.behaviors import Tagger, behavior_counts, resolve_tagger
+from analyzers.segment import ensure_steps_with_mode
 from trace_store.schema import BEHAVIORS, Analysis, Trace
 
 ANALYZER_NAME = "behaviors"
@@ -26,14 +26,8 @@ def analyze_with_steps(
     trace: Trace, tagger: Tagger | str | None = None, *, segment_mode: str = "auto"
 ) -> tuple[Trace, Analysis]:
     """Return (the trace with the steps that were tagged, its behaviour Analysis)."""
-    chosen = _resolve(tagger)
-    mode = segment_mode
-    if trace.steps or not trace.raw_text:
-        mode = "given"
-    elif mode == "auto":
-        mode = choose_mode(split_think(trace.raw_text).reasoning)
-    # the concrete mode, so the reasoning text is not classified a second time
-    segmented = ensure_steps(trace, mode)
+    chosen = resolve_tagger(tagger)
+    segmented, mode = ensure_steps_with_mode(trace, segment_mode)
     tags = chosen.tag(segmented.step_texts, segmented.question or None)
     analysis = Analysis(
         trace_id=trace.id,

@@ -315,11 +315,23 @@ def ensure_steps(trace: Trace, mode: str = "auto") -> Trace:
     part of ``raw_text`` (see split_think) is segmented, with spans into ``raw_text``, and the
     part after ``</think>`` becomes the answer when the trace has none.
     """
+    return ensure_steps_with_mode(trace, mode)[0]
+
+
+def ensure_steps_with_mode(trace: Trace, mode: str = "auto") -> tuple[Trace, str]:
+    """Return (``trace`` with steps as ensure_steps gives them, the concrete mode used).
+
+    The mode is "given" when the trace's own steps were kept (or it has no raw text), else the
+    mode the reasoning text was cut in: ``auto`` resolved by choose_mode on that same text, so
+    the raw text is split at ``</think>`` only once.
+    """
     if trace.steps or not trace.raw_text:
-        return trace
+        return trace, "given"
     parts = split_think(trace.raw_text)
+    if mode == "auto":
+        mode = choose_mode(parts.reasoning)
     steps = segment_steps(parts.reasoning, mode, offset=parts.reasoning_start)
     update: dict = {"steps": steps}
     if trace.answer is None and parts.answer is not None:
         update["answer"] = parts.answer
-    return trace.model_copy(update=update)
+    return trace.model_copy(update=update), mode

@@ -5,16 +5,22 @@ the published chunk boundaries, and how well behaviour tags agree with the chunk
 (self_checking ≈ verification, plan_generation ≈ subgoal_setting, uncertainty_management ≈
 backtracking). The layout is ``MODEL/<kind>_base_solution/<problem or scenario>/`` with
 ``base_solution.json`` (``solution``: the whole generation) and ``chunks_labeled.json`` (chunks in
-order, ``function_tags`` a list or a string holding a Python-style list).
+order, ``function_tags`` a list or a string holding a Python-style list), read by the importer's
+reader in trace_store.formats.thought_anchors.
 """
 
 from __future__ import annotations
 
-import ast
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from trace_store.formats.thought_anchors import (
+    CHUNKS_FILE,
+    SOLUTION_FILE,
+    read_chunked_solution,
+    trace_folders,
+)
 
 TAG_TO_BEHAVIOR: dict[str, str] = {
     "self_checking": "verification",
@@ -36,43 +42,20 @@ class AnchorsTrace:
     function_tags: list[list[str]]
 
 
-def _parse_tags(value: object, where: str) -> list[str]:
-    """Return the function tags of one chunk, given as a list or a string holding one."""
-    if isinstance(value, list):
-        return [str(v) for v in value]
-    if isinstance(value, str):
-        try:
-            parsed = ast.literal_eval(value)
-        except (ValueError, SyntaxError) as exc:
-            raise ValueError(
-                f"{where}: field 'function_tags': expected a list, got {value!r}"
-            ) from exc
-        if isinstance(parsed, list | tuple):
-            return [str(v) for v in parsed]
-    raise ValueError(f"{where}: field 'function_tags': expected a list, got {value!r}")
-
-
 def load_thought_anchors(root: Path) -> list[AnchorsTrace]:
-    """Return every trace under ``root`` that has a solution and labelled chunks, sorted by path."""
+    """Return every trace under ``root`` that has a solution and labelled chunks, sorted by path.
+
+    The files are read by the importer's reader (trace_store.formats.thought_anchors), so both
+    agree on what a chunk and its tags are; a folder without base_solution.json is skipped,
+    and a malformed file raises ValueError (AnchorsFileProblem) naming the file and field.
+    """
     traces = []
-    for chunks_path in sorted(root.glob("**/chunks_labeled.json")):
-        solution_path = chunks_path.with_name("base_solution.json")
-        if not solution_path.exists():
+    # Ordered by the chunks file's path, as evaluations and folds have always seen them.
+    for folder in sorted(trace_folders(root), key=lambda f: f / CHUNKS_FILE):
+        if not (folder / SOLUTION_FILE).exists():
             continue
-        solution = json.loads(solution_path.read_text(encoding="utf-8")).get("solution")
-        if not isinstance(solution, str):
-            raise ValueError(f"{solution_path}: field 'solution': expected a string")
-        rows = json.loads(chunks_path.read_text(encoding="utf-8"))
-        if not isinstance(rows, list):
-            raise ValueError(f"{chunks_path}: expected a list of chunks")
-        chunks, tags = [], []
-        for i, row in enumerate(rows):
-            where = f"{chunks_path}: chunk {i}"
-            if not isinstance(row, dict) or not isinstance(row.get("chunk"), str):
-                raise ValueError(f"{where}: field 'chunk': expected a string")
-            chunks.append(row["chunk"])
-            tags.append(_parse_tags(row.get("function_tags", []), where))
-        traces.append(AnchorsTrace(str(chunks_path.parent), solution, chunks, tags))
+        read = read_chunked_solution(folder)
+        traces.append(AnchorsTrace(str(folder), read.solution, read.chunks, read.function_tags))
     return traces
 
 

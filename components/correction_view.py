@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from components.behavior_tags import behavior_tags_of
 from components.safe_text import STEP_CSS, escape_text, step_card_html, text_block_html
 from components.tree_figure import view_figure
 from components.tree_view import compute_view
@@ -203,20 +204,9 @@ def verdict_text(correct: bool | None) -> str:
     return {True: "right", False: "wrong", None: "unknown"}[correct]
 
 
-@st.cache_data(max_entries=64, ttl=300, show_spinner=False)
-def _tags_for(_trace: Trace, trace_id: str, digest: str) -> list[BehaviorTag]:
-    """Return the behaviour tags of a trace (computed; cached per id and content)."""
-    from analyzers.pipeline import analyze_trace
-
-    return list(analyze_trace(_trace).tags)
-
-
 def trace_tags(store: Any, trace: Trace) -> list[BehaviorTag]:
     """Return the trace's saved behaviour tags, or tags computed now when none are saved."""
-    saved = store.get_analysis(trace.id, "behaviors")
-    if saved is not None:
-        return list(saved.tags)
-    return _tags_for(trace, trace.id, trace.content_hash())
+    return behavior_tags_of(store, trace).tags
 
 
 def tree_figure(trace: Trace, tags: list[BehaviorTag], labels: list[Label], divergence: int) -> Any:

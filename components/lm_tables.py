@@ -36,6 +36,9 @@ ARM_ROWS: tuple[tuple[str, str], ...] = (
 )
 """Rows of the arm comparison table: stats key, label."""
 
+TRACE_READ = 500
+"""Traces read whole per store call by traces_of_run."""
+
 
 def pct(value: float | None) -> str:
     """Return a fraction as a percentage with one decimal, or '—' when unknown."""
@@ -268,18 +271,34 @@ def corrected_frame(traces: Iterable[Trace]) -> pd.DataFrame:
     return frame
 
 
+RUN_ID_PATHS: tuple[tuple[str, str], ...] = (("correction", "run_id"), ("generation", "run_id"))
+"""Where a stored trace names the run that made it (a correction's run id comes first)."""
+
+
+def made_by_run(trace: Trace) -> str | None:
+    """Return the id of the run that made ``trace``: its correction's, else its generation's."""
+    made_by = trace.metadata.get("correction") or trace.metadata.get("generation") or {}
+    run_id = made_by.get("run_id") if isinstance(made_by, Mapping) else None
+    return run_id if isinstance(run_id, str) else None
+
+
 def traces_of_run(store: Any, run: Run, *, limit: int = 5000) -> list[Trace]:
-    """Return the traces a run stored (by the run id in their metadata), up to ``limit``."""
+    """Return the traces a run stored (by the run id in their metadata), up to ``limit``.
+
+    The store picks the run's traces out of its dataset by their metadata, so only those are
+    read whole, TRACE_READ at a time, in the order they were added.
+    """
     from trace_store import TraceFilter
 
     if not run.dataset:
         return []
-    out = []
-    for trace in store.iter_traces(TraceFilter(datasets=[run.dataset])):
-        made_by = trace.metadata.get("correction") or trace.metadata.get("generation") or {}
-        run_id = made_by.get("run_id")
-        if run_id == run.id:
-            out.append(trace)
-            if len(out) >= limit:
-                break
+    ids = store.trace_ids_with_metadata(RUN_ID_PATHS, run.id, TraceFilter(datasets=[run.dataset]))
+    out: list[Trace] = []
+    for start in range(0, len(ids), TRACE_READ):
+        for trace in store.get_traces(ids[start : start + TRACE_READ]):
+            # A correction's own run id wins over the generation block it also carries.
+            if made_by_run(trace) == run.id:
+                out.append(trace)
+                if len(out) >= limit:
+                    return out
     return out

@@ -8,6 +8,7 @@ from typing import Any
 import streamlit as st
 
 from analyzers.graph import label_states
+from components.behavior_tags import behavior_tags_of
 from components.safe_text import STEP_CSS, escape_text, math_fragments, text_block_html
 from components.step_list import (
     label_summary,
@@ -62,13 +63,8 @@ def load_trace(url: str, trace_id: str) -> tuple[Trace | None, list[BehaviorTag]
     trace = store.get_trace(trace_id)
     if trace is None:
         return None, [], "", False
-    analysis = store.get_analysis(trace_id, "behaviors")
-    if analysis is not None:
-        return trace, list(analysis.tags), analysis.version, False
-    from analyzers.pipeline import analyze_trace
-
-    fresh = analyze_trace(trace)
-    return trace, list(fresh.tags), f"{fresh.version}(unsaved)", True
+    found = behavior_tags_of(store, trace)
+    return trace, found.tags, found.version, found.computed
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

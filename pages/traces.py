@@ -66,7 +66,9 @@ def fetch_page(
         order_by=order_by,
         descending=descending,
     )
-    predicted = {r.id: predicted_mistake(store.suggestions_for(r.id)) for r in rows}
+    # One query for the whole page, not one per row.
+    found = store.suggestions_for_many([r.id for r in rows], kind="first_mistake")
+    predicted = {r.id: predicted_mistake(found[r.id]) for r in rows}
     return total, rows, predicted
 
 

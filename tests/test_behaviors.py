@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+import analyzers.pipeline as pipeline
+import analyzers.segment as segment
 from analyzers.behavior_rules import find_target
 from analyzers.behaviors import (
     DEFAULT_TAGGER,
@@ -11,6 +13,7 @@ from analyzers.behaviors import (
     behavior_counts,
     get_tagger,
     register_tagger,
+    resolve_tagger,
     step_behaviors,
     tag_behaviors,
     tagger_names,
@@ -218,3 +221,35 @@ def test_analyze_trace_fills_counts_version_and_segmentation_mode():
     assert record["id"] == "r" and record["counts"]["subgoal_setting"] == 1
     assert record["steps"][0]["behaviors"] == ["subgoal_setting"]
     assert record["steps"][0]["evidence"][0]["text"] == "First"
+
+
+def test_resolve_tagger_takes_an_instance_a_name_or_none():
+    mine = _EveryStepChecks()
+    assert resolve_tagger(mine) is mine
+    assert resolve_tagger(None) is get_tagger() is resolve_tagger("rules")
+    with pytest.raises(KeyError, match="unknown tagger 'nope'"):
+        resolve_tagger("nope")
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"), [("auto", "line"), ("sentence", "sentence"), ("line", "line")]
+)
+def test_analysis_splits_the_raw_text_at_think_once(monkeypatch, mode, expected):
+    calls = []
+    real = segment.split_think
+
+    def counting(text):
+        calls.append(text)
+        return real(text)
+
+    monkeypatch.setattr(segment, "split_think", counting)
+    # the pipeline must not keep a split of its own either
+    monkeypatch.setattr(pipeline, "split_think", counting, raising=False)
+    raw = "<think>Add 2 and 3.\nCheck: 2 + 3 = 5.</think> 5"
+    segmented, analysis = analyze_with_steps(
+        Trace(id="r", dataset="d", raw_text=raw), segment_mode=mode
+    )
+    assert calls == [raw]
+    assert analysis.extra["segment_mode"] == expected
+    assert segmented.step_texts == ["Add 2 and 3.", "Check: 2 + 3 = 5."]
+    assert segmented.answer == "5"

@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyzers.segment import choose_mode, ensure_steps, segment_steps, split_think
+from analyzers.segment import (
+    choose_mode,
+    ensure_steps,
+    ensure_steps_with_mode,
+    segment_steps,
+    split_think,
+)
 from trace_store.schema import Step, Trace
 
 
@@ -159,3 +165,17 @@ def test_ensure_steps_segments_the_reasoning_with_spans_into_raw_text_and_sets_t
 def test_ensure_steps_leaves_a_trace_without_text_alone():
     trace = Trace(id="t", dataset="d")
     assert ensure_steps(trace).steps == []
+
+
+def test_ensure_steps_with_mode_names_the_mode_it_used():
+    own = Trace(id="t", dataset="d", steps=[Step(index=0, text="given")], raw_text="A. B.")
+    assert ensure_steps_with_mode(own, "sentence") == (own, "given")
+    assert ensure_steps_with_mode(Trace(id="t", dataset="d"))[1] == "given"
+    lines = Trace(id="t", dataset="d", raw_text="<think>one\ntwo\nthree</think>")
+    segmented, mode = ensure_steps_with_mode(lines)
+    assert mode == "line" and segmented.step_texts == ["one", "two", "three"]
+    assert segmented == ensure_steps(lines)
+    prose = Trace(id="t", dataset="d", raw_text="First. Second.")
+    assert ensure_steps_with_mode(prose) == (ensure_steps(prose), "sentence")
+    with pytest.raises(ValueError, match="unknown segmentation mode"):
+        ensure_steps_with_mode(prose, "words")

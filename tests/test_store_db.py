@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -9,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 
 from tests.store_samples import imported, make_trace, numbered
 from trace_store import TraceFilter, default_db_url, open_store
+from trace_store.annotation import Identity, Project, next_trace, save_project, set_role
 from trace_store.db import (
     REPO_ROOT,
     StoreURLError,
@@ -17,7 +21,7 @@ from trace_store.db import (
     head_revision,
     upgrade_to_head,
 )
-from trace_store.orm import Base
+from trace_store.orm import Base, label_leases, projects, users
 from trace_store.schema import Analysis, Label, Suggestion
 from trace_store.search import is_search_table
 
@@ -204,3 +208,82 @@ def test_interrupted_sqlite_indexing_catches_up_on_search(store_sqlite):
     assert store_sqlite.count_traces(TraceFilter(text="two")) == 3
     assert store_sqlite.integrity_errors() == []
     assert store_sqlite.refresh_search_index() == 0
+
+
+def test_integrity_errors_check_the_annotation_tables(store):
+    store.add_traces(numbered(3))
+    store.add_traces(numbered(1, dataset="other", prefix="o"))
+    admin = Identity("root", "admin")
+    set_role(store, admin, "ann", "reviewer")
+    save_project(store, admin, Project("demo", ("first_mistake", "behaviors"), overlap=2))
+    assert next_trace(store, Identity("ann"), "demo") == "t0000"
+    assert next_trace(store, Identity("bob"), "demo") == "t0000"  # overlap 2: shared
+    assert store.integrity_errors() == []  # what the labelling code writes is healthy
+
+    now = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+    with store.engine.begin() as conn:
+        conn.execute(
+            sa.update(label_leases).where(label_leases.c.annotator == "ann").values(dataset="other")
+        )
+        conn.execute(
+            sa.insert(label_leases),
+            [
+                {"trace_id": "t0001", "annotator": "adjudicated", "dataset": "demo",
+                 "acquired_at": now, "expires_at": now + timedelta(minutes=5)},
+                {"trace_id": "t0002", "annotator": "carol", "dataset": "demo",
+                 "acquired_at": now, "expires_at": now - timedelta(minutes=5)},
+            ],
+        )  # fmt: skip
+        stamp = {"updated_at": now, "updated_by": "root"}
+        conn.execute(
+            sa.insert(users),
+            [
+                {"name": "boss", "role": "overlord", **stamp},
+                {"name": "dataset:demo", "role": "admin", **stamp},
+                {"name": " pad", "role": "annotator", **stamp},
+            ],
+        )
+        base = {"blind": True, "guidelines": "", **stamp}
+        conn.execute(
+            sa.insert(projects),
+            [
+                {"dataset": "p-modes", "modes": '["first_mistake", "dance"]', "overlap": 1,
+                 "lease_seconds": 60, **base},
+                {"dataset": "p-json", "modes": "first_mistake", "overlap": 1,
+                 "lease_seconds": 60, **base},
+                {"dataset": "p-overlap", "modes": '["step_rating"]', "overlap": 0,
+                 "lease_seconds": 60, **base},
+                {"dataset": "p-lease", "modes": '["step_rating"]', "overlap": 1,
+                 "lease_seconds": 0, **base},
+            ],
+        )  # fmt: skip
+    problems = store.integrity_errors()
+    assert problems == [
+        "1 label lease(s) name a dataset other than their trace's, e.g. the lease on trace "
+        "'t0000' says 'other' but the trace is in 'demo'",
+        "1 label lease(s) expire before they were acquired, e.g. 'carol''s lease on trace 't0002'",
+        "1 label lease(s) are held under a reserved or blank name, e.g. 'adjudicated' on trace "
+        "'t0001'; leases are for people labelling under their own name",
+        "user name ' pad' is blank or has surrounding spaces",
+        "user 'boss' has the unknown role 'overlord'; expected one of annotator, reviewer, admin",
+        "user name 'dataset:demo' is reserved for adjudicated and dataset labels",
+        "project 'p-json': field 'modes' holds 'first_mistake'; expected a JSON list of mode names",
+        "project 'p-lease': project lease_seconds: expected a whole number >= 1, got 0",
+        "project 'p-modes': project modes: expected one or more of first_mistake, step_rating, "
+        "behaviors, got ['first_mistake', 'dance']",
+        "project 'p-overlap': project overlap: expected a whole number >= 1, got 0",
+    ]
+
+
+def test_integrity_errors_find_a_lease_of_a_missing_trace_on_sqlite(store_sqlite):
+    store_sqlite.add_traces(numbered(1))
+    # Only a writer with foreign keys off (sqlite3's default) can leave this behind; the
+    # store's connections turn them on, and PostgreSQL refuses the row outright.
+    raw = sqlite3.connect(store_sqlite.engine.url.database)
+    with raw:
+        raw.execute(
+            "INSERT INTO label_leases (trace_id, annotator, dataset, acquired_at, expires_at) "
+            "VALUES ('ghost', 'ann', 'demo', '2025-06-01 00:00:00', '2025-06-01 01:00:00')"
+        )
+    raw.close()
+    assert store_sqlite.integrity_errors() == ["label_leases row 1 points to a missing traces row"]

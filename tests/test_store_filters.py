@@ -229,3 +229,34 @@ def test_every_text_plan_gives_the_same_answers(filled, monkeypatch, dense_from,
     assert [t.id for t in filled.iter_traces(flt, batch_size=1)] == sorted(
         expected, key=added.index
     )
+
+
+def test_trace_ids_with_metadata_match_json_strings_in_the_database(store):
+    metas = {
+        "g1": {"generation": {"run_id": "run-1"}},
+        "g2": {"generation": {"run_id": "run-2"}},
+        "c1": {"generation": {"run_id": "run-1"}, "correction": {"run_id": "run-1", "k": 4}},
+        "n5": {"generation": {"run_id": 5}},  # a number is not the string "5"
+        "flat": {"generation": "run-1"},  # not an object: no run_id inside
+        "objtext": {"generation": {"run_id": {"a": 1}}},
+        "odd key": {"gen.x": {"run id": "run-1"}},
+        "g3": {"generation": {"run_id": "run-1"}},
+    }
+    store.add_traces(
+        imported(make_trace(tid, dataset="gen", metadata=meta, question=f"q {tid}"))
+        for tid, meta in metas.items()
+    )
+    store.add_traces([imported(make_trace("elsewhere", dataset="other", metadata=metas["g1"]))])
+    paths = [("correction", "run_id"), ("generation", "run_id")]
+    run1 = store.trace_ids_with_metadata(paths, "run-1", TraceFilter(datasets=["gen"]))
+    assert run1 == ["g1", "c1", "g3"]  # in the order added
+    assert store.trace_ids_with_metadata(paths, "run-1") == ["g1", "c1", "g3", "elsewhere"]
+    assert store.trace_ids_with_metadata([("correction", "run_id")], "run-1") == ["c1"]
+    assert store.trace_ids_with_metadata(paths, "5") == []
+    assert store.trace_ids_with_metadata(paths, '{"a":1}') == []
+    assert store.trace_ids_with_metadata([("gen.x", "run id")], "run-1") == ["odd key"]
+    assert store.trace_ids_with_metadata(paths, "run-1", TraceFilter(text="g3")) == ["g3"]
+    with pytest.raises(ValueError, match="key path"):
+        store.trace_ids_with_metadata([('a"b',)], "x")
+    with pytest.raises(ValueError, match="at least one path"):
+        store.trace_ids_with_metadata([], "x")

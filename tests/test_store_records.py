@@ -149,6 +149,46 @@ def test_replace_agent_keeps_everything_added_in_one_call(two):
     assert len(two.suggestions_for("t0001")) == 2500
 
 
+def test_suggestions_for_many_reads_a_page_at_once(two):
+    early = datetime(2025, 1, 1, tzinfo=UTC)
+    two.add_suggestions(
+        [
+            Suggestion(trace_id="t0001", agent="finder@1", kind="first_mistake", value=1,
+                       created_at=early),
+            Suggestion(trace_id="t0000", agent="checker:arith", kind="finding", step=0,
+                       value={"expected": "5"}),
+            Suggestion(trace_id="t0001", agent="checker:arith", kind="first_mistake", value=0),
+        ]
+    )  # fmt: skip
+    ids = ["t0001", "ghost", "t0000", "t0001"]
+    many = two.suggestions_for_many(ids)
+    assert list(many) == ["t0001", "ghost", "t0000"]  # asked order, duplicates once
+    assert many["ghost"] == []
+    for tid in ("t0000", "t0001"):
+        assert many[tid] == two.suggestions_for(tid)
+    assert [(s.agent, s.value) for s in many["t0001"]] == [("finder@1", 1), ("checker:arith", 0)]
+    assert many["t0001"][0].created_at == early
+    mistakes = two.suggestions_for_many(ids, kind="first_mistake")
+    assert (len(mistakes["t0000"]), len(mistakes["t0001"])) == (0, 2)
+    arith = two.suggestions_for_many(["t0001"], agent="checker:arith", kind="first_mistake")
+    assert [s.value for s in arith["t0001"]] == [0]
+    assert two.suggestions_for_many([]) == {}
+
+
+def test_suggestions_for_many_spans_several_id_chunks(store):
+    store.add_traces(numbered(701))
+    ids = [f"t{i:04d}" for i in range(701)]
+    store.add_suggestions(
+        Suggestion(trace_id=tid, agent="a", kind="first_mistake", value=i % 3)
+        for i, tid in enumerate(ids)
+        if i % 2 == 0
+    )
+    many = store.suggestions_for_many(reversed(ids))
+    assert len(many) == 701 and list(many)[0] == "t0700"
+    assert [len(many[tid]) for tid in ids] == [1 - i % 2 for i in range(701)]
+    assert [many[tid][0].value for tid in ids[::2]] == [i % 3 for i in range(0, 701, 2)]
+
+
 def test_suggestion_for_unknown_trace_is_refused(two):
     bad = Suggestion(trace_id="ghost", agent="a", kind="first_mistake", value=0)
     with pytest.raises(ValueError, match="'ghost'"):

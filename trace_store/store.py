@@ -12,6 +12,7 @@ from contextlib import contextmanager, suppress
 from itertools import islice
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 
 from trace_store import bulk, codec, planner, search
@@ -32,7 +33,7 @@ from trace_store.filters import (
 )
 from trace_store.orm import trace_bodies, trace_groups, traces
 from trace_store.schema import ImportedTrace, Trace, utcnow
-from trace_store.store_records import LabelConflict, RecordsMixin
+from trace_store.store_records import LabelConflict, RecordsMixin, chunked
 from trace_store.store_report import ReportMixin
 
 __all__ = ["AddResult", "LabelConflict", "Store", "open_store"]
@@ -176,11 +177,39 @@ class Store(RecordsMixin, ReportMixin):
         """Return the stored traces among ``ids``, in the order given (unknown ids skipped)."""
         by_id: dict[str, Trace] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(dict.fromkeys(ids)), _ID_CHUNK):
+            for chunk in chunked(list(dict.fromkeys(ids)), _ID_CHUNK):
                 query = sa.select(*TRACE_COLUMNS).select_from(_TRACE_JOIN)
                 for row in conn.execute(query.where(traces.c.id.in_(chunk))).mappings():
                     by_id[row["id"]] = codec.trace_from_row(row)
         return [by_id[i] for i in ids if i in by_id]
+
+    def trace_ids_with_metadata(
+        self,
+        key_paths: Sequence[Sequence[str]],
+        value: str,
+        flt: TraceFilter | None = None,
+    ) -> list[str]:
+        """Return the ids of traces matching ``flt`` whose metadata holds string ``value``.
+
+        ``key_paths`` are paths of keys into the metadata (``[("generation", "run_id")]``); a
+        trace matches when any of them leads to a JSON string equal to ``value``. The test runs
+        in the database (SQLite JSON1, PostgreSQL jsonb), so only the ids of the matches are
+        read, in the order they were added. Raises ValueError for an empty path or a key
+        holding a double quote.
+        """
+        if not key_paths:
+            raise ValueError("key_paths: expected at least one path of metadata keys")
+        matches = [_metadata_is(path, value, self.dialect) for path in key_paths]
+        where = where_clauses(flt, self.dialect)  # rejects a bad filter
+        self._searchable(flt)
+        query = (
+            sa.select(traces.c.id)
+            .select_from(_TRACE_JOIN)
+            .where(*where, sa.or_(*matches))
+            .order_by(traces.c.rid)
+        )
+        with read_transaction(self.engine) as conn:
+            return list(conn.scalars(query))
 
     def list_traces(
         self,
@@ -236,9 +265,21 @@ class Store(RecordsMixin, ReportMixin):
                 return
 
 
-def _chunks(values: Sequence[str], size: int) -> Iterator[Sequence[str]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
+def _metadata_is(path: Sequence[str], value: str, dialect: str) -> sa.ColumnElement[bool]:
+    """Return the SQL test "the metadata holds the JSON string ``value`` at ``path``"."""
+    keys = [str(k) for k in path]
+    if not keys or any('"' in k for k in keys):
+        raise ValueError(f"metadata key path {list(path)!r}: expected keys without '\"'")
+    metadata = trace_bodies.c["metadata"]
+    if dialect == "sqlite":
+        json_path = "$" + "".join(f'."{k}"' for k in keys)
+        # json_type keeps a number (or an object's JSON text) from equalling the string.
+        return sa.and_(
+            sa.func.json_type(metadata, json_path) == "text",
+            sa.func.json_extract(metadata, json_path) == value,
+        )
+    found = sa.func.jsonb_extract_path(sa.cast(metadata, postgresql.JSONB), *keys)
+    return found == sa.func.to_jsonb(sa.cast(sa.literal(value), sa.Text))
 
 
 @contextmanager

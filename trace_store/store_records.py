@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import orjson
 import sqlalchemy as sa
@@ -30,6 +30,8 @@ BEHAVIOR_ANALYZER = "behaviors"
 """Saving an Analysis with this analyzer name updates the trace's behaviour counts."""
 
 _BATCH = 2000
+_ID_CHUNK = 500
+_T = TypeVar("_T")
 
 
 class LabelConflict(Exception):
@@ -261,7 +263,7 @@ class RecordsMixin:
                 _require_traces(conn, {s.trace_id for s in batch}, "suggestion")
                 if replace_agent:
                     pairs = {(s.trace_id, s.agent) for s in batch} - cleared
-                    for chunk in _chunked(sorted(pairs), 400):
+                    for chunk in chunked(sorted(pairs), 400):
                         conn.execute(
                             sa.delete(suggestions).where(
                                 sa.tuple_(suggestions.c.trace_id, suggestions.c.agent).in_(chunk)
@@ -281,6 +283,27 @@ class RecordsMixin:
             rows = conn.execute(query.order_by(suggestions.c.id)).mappings().all()
         return [codec.suggestion_from_row(r) for r in rows]
 
+    def suggestions_for_many(
+        self, trace_ids: Iterable[str], *, agent: str | None = None, kind: str | None = None
+    ) -> dict[str, list[Suggestion]]:
+        """Return, for each id in ``trace_ids``, its suggestions (oldest first; [] when none).
+
+        One query per _ID_CHUNK ids (a page of a trace list is one), optionally only those of
+        one ``agent`` and/or one ``kind``; unknown ids map to empty lists.
+        """
+        ids = list(dict.fromkeys(trace_ids))
+        found: dict[str, list[Suggestion]] = {tid: [] for tid in ids}
+        with self.engine.connect() as conn:
+            for chunk in chunked(ids, _ID_CHUNK):
+                query = sa.select(suggestions).where(suggestions.c.trace_id.in_(chunk))
+                if agent is not None:
+                    query = query.where(suggestions.c.agent == agent)
+                if kind is not None:
+                    query = query.where(suggestions.c.kind == kind)
+                for row in conn.execute(query.order_by(suggestions.c.id)).mappings():
+                    found[row["trace_id"]].append(codec.suggestion_from_row(row))
+        return found
+
     # ----------------------------------------------------------------------------- analyses
 
     def save_analyses(self, analyses_in: Iterable[Analysis]) -> int:
@@ -296,7 +319,7 @@ class RecordsMixin:
             latest = {(a.trace_id, a.analyzer): a for a in batch}
             with write_transaction(self.engine) as conn:
                 _require_traces(conn, {a.trace_id for a in batch}, "analysis")
-                for chunk in _chunked(sorted(latest), 400):
+                for chunk in chunked(sorted(latest), 400):
                     conn.execute(
                         sa.delete(analyses).where(
                             sa.tuple_(analyses.c.trace_id, analyses.c.analyzer).in_(chunk)
@@ -383,7 +406,8 @@ _UPDATE_SUMMARY = (
 )
 
 
-def _chunked(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+def chunked(values: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
+    """Yield consecutive slices of ``values`` of at most ``size`` items (for IN lists)."""
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
@@ -392,7 +416,7 @@ def _require_traces(conn: Connection, trace_ids: set[str], what: str) -> None:
     """Raise ValueError naming a trace id in ``trace_ids`` that the store does not hold."""
     known: set[str] = set()
     ordered = sorted(trace_ids)
-    for chunk in _chunked(ordered, 500):
+    for chunk in chunked(ordered, _ID_CHUNK):
         known.update(conn.scalars(sa.select(traces.c.id).where(traces.c.id.in_(chunk))))
     missing = [t for t in ordered if t not in known]
     if missing:

@@ -4,19 +4,29 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import sqlalchemy as sa
 
 from trace_store import search
+from trace_store.annotation_access import (
+    ADJUDICATED_ANNOTATOR,
+    ROLES,
+    Project,
+    validate_project,
+)
 from trace_store.db import read_transaction
 from trace_store.filters import DatasetInfo
 from trace_store.orm import (
     BEHAVIOR_COLUMNS,
     analyses,
+    label_leases,
     labels,
+    projects,
     suggestions,
     trace_bodies,
     trace_groups,
     traces,
+    users,
 )
 from trace_store.schema import DATASET_ANNOTATOR_PREFIX
 
@@ -205,9 +215,14 @@ class ReportMixin:
     def integrity_errors(self) -> list[str]:
         """Return problems found in the store (empty when healthy).
 
-        SQLite: PRAGMA integrity_check and foreign_key_check, and the FTS index against the
-        text. Both: traces without a body, step counts and label summaries that disagree with
-        the stored steps and labels, and traces missing from the search index.
+        SQLite: PRAGMA integrity_check and foreign_key_check (which also finds labels and
+        label leases of missing traces; PostgreSQL refuses those rows), and the FTS index
+        against the text. Both: traces without a body, step counts and label summaries that
+        disagree with the stored steps and labels, traces missing from the search index, and
+        the annotation tables: leases whose dataset is not their trace's, that expire before
+        they were taken or are held under a reserved or blank name; users with an unknown role
+        or a reserved or blank name; projects whose settings the labelling pages would refuse.
+        Unregistered annotators are not a problem: a name without a role labels as annotator.
         """
         problems: list[str] = []
         with read_transaction(self.engine) as conn:
@@ -219,6 +234,9 @@ class ReportMixin:
                     problems.append(f"{table} row {rowid} points to a missing {parent} row")
             problems.extend(search.check_index(conn, self.dialect))
             problems.extend(self._consistency_problems(conn))
+            problems.extend(_lease_problems(conn))
+            problems.extend(_user_problems(conn))
+            problems.extend(_project_problems(conn))
         return problems
 
     def _consistency_problems(self, conn: Connection) -> list[str]:
@@ -279,3 +297,99 @@ class ReportMixin:
                 f"e.g. {wrong[0]}"
             )
         return problems
+
+
+def _count_and_first(conn: Connection, query: sa.Select) -> tuple[int, Any]:
+    """Return how many rows ``query`` yields and its first row (None when there is none)."""
+    n = conn.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+    return int(n), (conn.execute(query.limit(1)).first() if n else None)
+
+
+def _lease_problems(conn: Connection) -> list[str]:
+    """Return problems of the label leases: wrong dataset, negative duration, reserved holder."""
+    problems = []
+    leased = label_leases.join(traces, traces.c.id == label_leases.c.trace_id)
+    order = (label_leases.c.trace_id, label_leases.c.annotator)
+    n, first = _count_and_first(
+        conn,
+        sa.select(label_leases.c.trace_id, label_leases.c.dataset, traces.c.dataset)
+        .select_from(leased)
+        .where(label_leases.c.dataset != traces.c.dataset)
+        .order_by(*order),
+    )
+    if n:
+        tid, leased_in, stored_in = first
+        problems.append(
+            f"{n} label lease(s) name a dataset other than their trace's, e.g. the lease on "
+            f"trace {tid!r} says {leased_in!r} but the trace is in {stored_in!r}"
+        )
+    n, first = _count_and_first(
+        conn,
+        sa.select(label_leases.c.trace_id, label_leases.c.annotator)
+        .where(label_leases.c.expires_at < label_leases.c.acquired_at)
+        .order_by(*order),
+    )
+    if n:
+        problems.append(
+            f"{n} label lease(s) expire before they were acquired, e.g. {first[1]!r}'s lease "
+            f"on trace {first[0]!r}"
+        )
+    holder = label_leases.c.annotator
+    n, first = _count_and_first(
+        conn,
+        sa.select(label_leases.c.trace_id, holder)
+        .where(
+            sa.or_(
+                holder == ADJUDICATED_ANNOTATOR,
+                holder.startswith(DATASET_ANNOTATOR_PREFIX),
+                sa.func.trim(holder) == "",
+            )
+        )
+        .order_by(*order),
+    )
+    if n:
+        problems.append(
+            f"{n} label lease(s) are held under a reserved or blank name, e.g. {first[1]!r} "
+            f"on trace {first[0]!r}; leases are for people labelling under their own name"
+        )
+    return problems
+
+
+def _user_problems(conn: Connection) -> list[str]:
+    """Return one problem per registered user whose role or name set_role would refuse."""
+    problems = []
+    for name, role in conn.execute(sa.select(users.c.name, users.c.role).order_by(users.c.name)):
+        if role not in ROLES:
+            problems.append(
+                f"user {name!r} has the unknown role {role!r}; expected one of {', '.join(ROLES)}"
+            )
+        if name == ADJUDICATED_ANNOTATOR or name.startswith(DATASET_ANNOTATOR_PREFIX):
+            problems.append(f"user name {name!r} is reserved for adjudicated and dataset labels")
+        elif not name.strip() or name != name.strip():
+            problems.append(f"user name {name!r} is blank or has surrounding spaces")
+    return problems
+
+
+def _project_problems(conn: Connection) -> list[str]:
+    """Return one problem per labelling project whose stored settings are not valid."""
+    problems = []
+    query = sa.select(
+        projects.c.dataset, projects.c.modes, projects.c.overlap, projects.c.lease_seconds
+    ).order_by(projects.c.dataset)
+    for dataset, modes_json, overlap, lease_seconds in conn.execute(query):
+        try:
+            modes = orjson.loads(modes_json)
+        except orjson.JSONDecodeError:
+            modes = None
+        if not isinstance(modes, list) or not all(isinstance(m, str) for m in modes):
+            problems.append(
+                f"project {dataset!r}: field 'modes' holds {modes_json!r}; "
+                "expected a JSON list of mode names"
+            )
+            continue
+        project = Project(dataset, tuple(modes), overlap=overlap, lease_seconds=lease_seconds)
+        try:
+            validate_project(project)
+        except ValueError as exc:
+            problems.append(f"project {dataset!r}: {exc}")
+    return problems

@@ -4,6 +4,10 @@ Each trace folder holds ``base_solution.json`` (``prompt``, ``solution``: the wh
 and ``chunks_labeled.json`` (the chunks, in order, with function tags, dependencies and
 importance scores), plus ``problem.json`` for MATH problems. Steps are the chunks, located in
 the solution text; their tags and scores are kept in ``metadata["chunks"]``.
+
+``read_chunked_solution`` (the generation and its checked chunks, no trace built) is the one
+reader of these files: the importer builds traces on it and ``analyzers.thought_anchors`` reads
+the reference chunks through it. This module imports no database code, so analyzers may use it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import ast
 import os
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,21 +65,45 @@ def is_thought_anchors(root: Path) -> bool:
     return next(trace_folders(root), None) is not None
 
 
-class _FileProblem(Exception):
+class AnchorsFileProblem(ValueError):
+    """A file of a Thought Anchors folder is missing or malformed (names the file and field)."""
+
     def __init__(self, path: Path, message: str, field: str | None = None) -> None:
-        super().__init__(message)
+        where = f"{path}: field {field!r}" if field else str(path)
+        super().__init__(f"{where}: {message}")
         self.path, self.message, self.field = path, message, field
+
+
+@dataclass(frozen=True)
+class ChunkedSolution:
+    """One Thought Anchors folder's generation and its labelled chunks, read and checked."""
+
+    folder: Path
+    base: Mapping[str, Any]
+    """The whole ``base_solution.json`` object (prompt, answer, is_correct, ...)."""
+    solution: str
+    """The whole generation, ``base_solution.json`` field ``solution``."""
+    chunks: list[str]
+    """The chunk texts in order, as published (whitespace may differ from ``solution``)."""
+    chunk_meta: list[dict[str, Any]]
+    """Per chunk: chunk_idx, function_tags, depends_on, summary and the importance scores."""
+
+    @property
+    def function_tags(self) -> list[list[str]]:
+        """Return each chunk's function tags, in chunk order."""
+        return [meta["function_tags"] for meta in self.chunk_meta]
 
 
 def _load(path: Path) -> Any:
     try:
         if path.stat().st_size > MAX_JSON_BYTES:
-            raise _FileProblem(path, f"is over the {MAX_JSON_BYTES // 2**20} MB limit")
+            raise AnchorsFileProblem(path, f"is over the {MAX_JSON_BYTES // 2**20} MB limit")
         return orjson.loads(path.read_bytes())
     except FileNotFoundError:
-        raise _FileProblem(path, "is missing; expected it beside chunks_labeled.json") from None
+        raise AnchorsFileProblem(path, f"is missing; expected it beside {CHUNKS_FILE}") from None
     except orjson.JSONDecodeError as exc:
-        raise _FileProblem(path, f"is not valid JSON ({exc.msg} at char {exc.pos})") from None
+        message = f"is not valid JSON ({exc.msg} at char {exc.pos})"
+        raise AnchorsFileProblem(path, message) from None
 
 
 def _literal_list(value: Any, field: str) -> list[Any]:
@@ -136,21 +165,22 @@ def _chunk_meta(chunk: Mapping[str, Any], i: int) -> dict[str, Any]:
     return meta
 
 
-def read_trace_folder(folder: Path, dataset: str) -> ImportedTrace:
-    """Return the trace in one Thought Anchors folder; raise _FileProblem/FieldProblem if bad."""
+def read_chunked_solution(folder: Path) -> ChunkedSolution:
+    """Return the generation and labelled chunks of one folder; raise AnchorsFileProblem if bad."""
     solution_obj = _load(folder / SOLUTION_FILE)
     chunks_obj = _load(folder / CHUNKS_FILE)
-    problem_obj = _load(folder / PROBLEM_FILE) if (folder / PROBLEM_FILE).exists() else {}
-    for path, obj in ((folder / SOLUTION_FILE, solution_obj), (folder / PROBLEM_FILE, problem_obj)):
-        if not isinstance(obj, Mapping):
-            raise _FileProblem(path, f"expected a JSON object, found {type_name(obj)}")
+    if not isinstance(solution_obj, Mapping):
+        found = type_name(solution_obj)
+        raise AnchorsFileProblem(folder / SOLUTION_FILE, f"expected a JSON object, found {found}")
     if not isinstance(chunks_obj, list):
         found = type_name(chunks_obj)
-        raise _FileProblem(folder / CHUNKS_FILE, f"expected a list of chunks, found {found}")
+        raise AnchorsFileProblem(folder / CHUNKS_FILE, f"expected a list of chunks, found {found}")
     solution = solution_obj.get("solution")
     if not isinstance(solution, str):
         found = type_name(solution)
-        raise _FileProblem(folder / SOLUTION_FILE, f"expected a string, found {found}", "solution")
+        raise AnchorsFileProblem(
+            folder / SOLUTION_FILE, f"expected a string, found {found}", "solution"
+        )
     texts, metas = [], []
     try:
         for i, chunk in enumerate(chunks_obj):
@@ -164,7 +194,19 @@ def read_trace_folder(folder: Path, dataset: str) -> ImportedTrace:
             except (ValueError, TypeError) as exc:
                 raise FieldProblem(f"[{i}]", f"has a non-numeric index or score ({exc})") from None
     except FieldProblem as exc:
-        raise _FileProblem(folder / CHUNKS_FILE, exc.message, exc.field) from None
+        raise AnchorsFileProblem(folder / CHUNKS_FILE, exc.message, exc.field) from None
+    return ChunkedSolution(folder, solution_obj, solution, texts, metas)
+
+
+def read_trace_folder(folder: Path, dataset: str) -> ImportedTrace:
+    """Return the trace in one Thought Anchors folder; raise AnchorsFileProblem if bad."""
+    read = read_chunked_solution(folder)
+    problem_obj = _load(folder / PROBLEM_FILE) if (folder / PROBLEM_FILE).exists() else {}
+    if not isinstance(problem_obj, Mapping):
+        found = type_name(problem_obj)
+        raise AnchorsFileProblem(folder / PROBLEM_FILE, f"expected a JSON object, found {found}")
+    solution_obj, solution, texts = read.base, read.solution, read.chunks
+    metas = [dict(meta) for meta in read.chunk_meta]
     steps: list[StepData] = []
     for i, (text, span) in enumerate(zip(texts, locate_chunks(solution, texts), strict=True)):
         if span is None:
@@ -216,5 +258,5 @@ def iter_thought_anchors(root: Path, dataset: str) -> Iterator[ImportedTrace | R
     for folder in trace_folders(root):
         try:
             yield read_trace_folder(folder, dataset)
-        except _FileProblem as exc:
+        except AnchorsFileProblem as exc:
             yield error(exc.path, None, exc.message, exc.field)
