@@ -96,10 +96,6 @@ def resolve_tagger(tagger: Tagger | str | None) -> Tagger:
     return tagger
 
 
-# The old private name, still imported by analyzers/evaluate_tags.py.
-_resolve = resolve_tagger
-
-
 def tag_behaviors(trace: Trace, tagger: Tagger | str | None = None) -> list[BehaviorTag]:
     """Return the behaviour tags of ``trace``'s steps (segmenting its raw text if it has none)."""
     trace = ensure_steps(trace)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import orjson
 
-from analyzers.behaviors import Tagger, _resolve, step_behaviors
+from analyzers.behaviors import Tagger, resolve_tagger, step_behaviors
 from analyzers.segment import segment_steps, split_think
 from analyzers.thought_anchors import (
     TAG_TO_BEHAVIOR,
@@ -133,7 +133,7 @@ def evaluate_gold(
     traces: Iterable[GoldTrace], tagger: Tagger | str | None = None, split: str | None = None
 ) -> TagScores:
     """Return the tagger's scores on the gold traces (only those of ``split`` when given)."""
-    chosen = _resolve(tagger)
+    chosen = resolve_tagger(tagger)
     gold: list[list[str]] = []
     predicted: list[list[str]] = []
     n = 0
@@ -164,7 +164,7 @@ class AnchorsAgreement:
 
 def trained_on_anchors(tagger: Tagger | str | None) -> bool:
     """Return whether the tagger was fitted on Thought Anchors (its ``trained_on`` says so)."""
-    return getattr(_resolve(tagger), "trained_on", None) == "thought-anchors"
+    return getattr(resolve_tagger(tagger), "trained_on", None) == "thought-anchors"
 
 
 def _kept(traces: list[AnchorsTrace], models: Iterable[str] | None) -> list[int]:
@@ -218,7 +218,7 @@ def anchors_agreement(
     tagger fitted on Thought Anchors is scored on its own training chunks here, and the result
     says "in-sample"; anchors_agreement_cv gives the honest figure for such a tagger.
     """
-    chosen = _resolve(tagger)
+    chosen = resolve_tagger(tagger)
     traces = load_thought_anchors(root)
     traces = [traces[i] for i in _kept(traces, models)]
     predicted = [step_behaviors(chosen.tag(t.chunks), len(t.chunks)) for t in traces]
@@ -235,7 +235,7 @@ def anchors_agreement_cv(
     out, so every chunk is tagged by a model that never saw its trace. All traces take part in
     the folds; ``models`` only narrows which ones are scored.
     """
-    chosen = _resolve(tagger)
+    chosen = resolve_tagger(tagger)
     if not hasattr(chosen, "out_of_fold_steps"):
         raise ValueError(f"tagger {chosen.name!r} cannot be cross-validated (not a fitted one)")
     traces = load_thought_anchors(root)
