@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from generators.llm_tagger import register_llm_tagger
 from pages.shared import all_pages, current_store, keep_widget_state
 
 
@@ -20,6 +21,7 @@ def seed_demo_once(url: str) -> int:
 
 
 st.set_page_config(page_title="Thoughtscope", layout="wide")
+register_llm_tagger()  # the "llm" tagger (THOUGHTSCOPE_TAGGER_*) is known to get_tagger
 seed_demo_once(current_store().url)
 keep_widget_state()
 st.navigation(all_pages()).run()

@@ -159,7 +159,7 @@ class AnchorsAgreement:
     """For each behaviour, how the chunks it was found in are tagged by Thought Anchors."""
     protocol: str = "as-is"
     """How the tags were obtained: "as-is" (a tagger not fitted on these chunks),
-    "out-of-fold, N-fold by trace", or "in-sample" (fitted on these very chunks: optimistic)."""
+    "out-of-fold, N-fold by problem", or "in-sample" (fitted on these very chunks: optimistic)."""
 
 
 def trained_on_anchors(tagger: Tagger | str | None) -> bool:
@@ -231,9 +231,10 @@ def anchors_agreement_cv(
 ) -> AnchorsAgreement:
     """Return the out-of-fold agreement of a tagger fitted on Thought Anchors.
 
-    The tagger refits itself ``folds`` times (its ``out_of_fold_steps``), leaving whole traces
-    out, so every chunk is tagged by a model that never saw its trace. All traces take part in
-    the folds; ``models`` only narrows which ones are scored.
+    The tagger refits itself ``folds`` times (its ``out_of_fold_steps``), leaving whole problems
+    out, so every chunk is tagged by a model that never saw its problem (the data holds each
+    problem up to four times: two models, correct and incorrect base solutions). All traces take
+    part in the folds; ``models`` only narrows which ones are scored.
     """
     chosen = resolve_tagger(tagger)
     if not hasattr(chosen, "out_of_fold_steps"):
@@ -244,7 +245,7 @@ def anchors_agreement_cv(
     return agreement_of(
         [traces[i] for i in kept],
         [predicted[i] for i in kept],
-        f"out-of-fold, {folds}-fold by trace",
+        f"out-of-fold, {folds}-fold by problem",
     )
 
 

@@ -235,10 +235,11 @@ class LearnedTagger:
     def out_of_fold_steps(
         self, traces: list[Any], folds: int, n_jobs: int | None = None
     ) -> list[list[list[str]]]:
-        """Return per trace, per chunk, the behaviours predicted by heads never fitted on it.
+        """Return per trace, per chunk, behaviours from heads never fitted on its problem.
 
         ``traces`` are Thought Anchors traces (analyzers.thought_anchors.AnchorsTrace); the heads
-        are refitted ``folds`` times with the shipped recipe, leaving whole traces out, on
+        are refitted ``folds`` times with the shipped recipe, leaving every trace of a problem
+        out together (other traces of the same problem would leak its content), on
         ``n_jobs`` processes (default: one per core, at most one per fold; one for small data).
         """
         import os

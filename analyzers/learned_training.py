@@ -53,6 +53,14 @@ class PreparedTrace:
     tags: list[list[str]]
     embeddings: np.ndarray
     rules: np.ndarray
+    group: str = ""
+    """What cross-validation keeps together: the problem the trace solves (its folder name), so
+    that no fold is scored on a problem whose other traces were trained on. Empty: the key."""
+
+    @property
+    def fold_group(self) -> str:
+        """Return the group this trace is kept with in cross-validation folds."""
+        return self.group or self.key
 
 
 def prepare_traces(
@@ -81,10 +89,20 @@ def prepare_traces(
                 tags=[list(t) for t in trace.function_tags],
                 embeddings=vectors[at : at + n],
                 rules=rule_matrix(per_step),
+                group=problem_of(trace.path),
             )
         )
         at += n
     return out
+
+
+def problem_of(path: Path | str) -> str:
+    """Return the problem a Thought Anchors trace folder solves: its folder name.
+
+    The data holds each problem up to four times (two models, correct and incorrect base
+    solution), all in folders of the same name (problem_330, scenario_0).
+    """
+    return Path(path).name
 
 
 def primary_tag(tags: list[str]) -> str:
@@ -197,14 +215,24 @@ def _best_threshold(y: np.ndarray, p: np.ndarray, grid: list[float]) -> float:
     return float(candidates[int(np.nanargmax(np.nan_to_num(kappas, nan=-1.0)))])
 
 
+def n_groups(traces: Sequence[PreparedTrace]) -> int:
+    """Return how many fold groups (problems) ``traces`` cover."""
+    return len({t.fold_group for t in traces})
+
+
 def _group_folds(traces: list[PreparedTrace], folds: int) -> list[tuple[list[int], list[int]]]:
-    """Return (train, test) trace-index lists of a GroupKFold over chunks grouped by trace."""
+    """Return (train, test) trace-index lists of a GroupKFold over chunks grouped by problem.
+
+    Folds balance chunk counts; every trace of a problem falls in the same fold.
+    """
     from sklearn.model_selection import GroupKFold
 
-    groups = np.concatenate([np.full(len(t.steps), i) for i, t in enumerate(traces)])
+    names = sorted({t.fold_group for t in traces})
+    trace_of_row = np.concatenate([np.full(len(t.steps), i) for i, t in enumerate(traces)])
+    groups = np.concatenate([np.full(len(t.steps), names.index(t.fold_group)) for t in traces])
     out = []
     for train_rows, test_rows in GroupKFold(n_splits=folds).split(groups, groups=groups):
-        out.append((sorted(set(groups[train_rows])), sorted(set(groups[test_rows]))))
+        out.append((sorted(set(trace_of_row[train_rows])), sorted(set(trace_of_row[test_rows]))))
     return out
 
 
@@ -221,9 +249,9 @@ def fit_heads(
     config = {**DEFAULT_CONFIG, **(config or {})}
     if classes is None:
         classes = _classes(traces)
-    inner = min(int(config["inner_folds"]), len(traces))
+    inner = min(int(config["inner_folds"]), n_groups(traces))
     if inner < 2:
-        raise ValueError(f"need at least 2 training traces, got {len(traces)}")
+        raise ValueError(f"need training traces of at least 2 problems, got {n_groups(traces)}")
     splits = _group_folds(traces, inner)
     # Stage 2 learns from stage-1 probabilities of traces stage 1 was not fitted on.
     p_oof: list[np.ndarray | None] = [None] * len(traces)
@@ -278,8 +306,11 @@ def cross_val_predict(
     """Return (per trace per chunk behaviours, fold of each trace) from heads fitted without it."""
     from joblib import Parallel, delayed
 
-    if not 2 <= folds <= len(traces):
-        raise ValueError(f"folds must be between 2 and the number of traces ({len(traces)})")
+    if not 2 <= folds <= n_groups(traces):
+        raise ValueError(
+            f"folds must be between 2 and the number of problems ({n_groups(traces)}): "
+            "every trace of a problem is held out together"
+        )
     classes = _classes(traces)
 
     def one_fold(train: list[int], test: list[int]) -> list[tuple[int, list[list[str]]]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,7 +45,8 @@ split when lines carry one). --thought-anchors DIR prints Cohen's kappa per beha
 that data set's GPT-4o chunk tags (self_checking ~ verification, plan_generation ~
 subgoal_setting, uncertainty_management ~ backtracking) and the sentence segmentation's
 boundary F1 against its chunks. A tagger fitted on Thought Anchors (--tagger learned-ta) is
-scored out-of-fold: refitted --cv-folds times leaving whole traces out (minutes; embeddings are
+scored out-of-fold: refitted --cv-folds times, each time leaving every trace of some problems
+out (the data holds each problem up to four times; minutes; embeddings are
 cached); --in-sample scores the shipped weights on their own training chunks instead, labelled
 as such.
 
@@ -147,18 +149,22 @@ def _analyze_files(
     errors: list[str] = []
     totals = dict.fromkeys(BEHAVIORS, 0)
     partial = out.with_name(out.name + ".partial")
-    with partial.open("wb") as fh:
-        for item in _input_traces(paths, fmt, mapping, mode):
-            if not hasattr(item, "steps"):
-                summary["errors"] += 1
-                errors.append(str(item))
-                continue
-            trace, analysis = analyze_with_steps(item, tagger, segment_mode=mode)
-            fh.write(orjson.dumps(analysis_record(trace, analysis)) + b"\n")
-            summary["traces"] += 1
-            summary["steps"] += len(trace.steps)
-            for name, n in analysis.counts.items():
-                totals[name] += n
+    try:
+        with partial.open("wb") as fh:
+            for item in _input_traces(paths, fmt, mapping, mode):
+                if not hasattr(item, "steps"):
+                    summary["errors"] += 1
+                    errors.append(str(item))
+                    continue
+                trace, analysis = analyze_with_steps(item, tagger, segment_mode=mode)
+                fh.write(orjson.dumps(analysis_record(trace, analysis)) + b"\n")
+                summary["traces"] += 1
+                summary["steps"] += len(trace.steps)
+                for name, n in analysis.counts.items():
+                    totals[name] += n
+    except BaseException:  # a bad input file or a tagger gone away: leave nothing half-written
+        partial.unlink(missing_ok=True)
+        raise
     os.replace(partial, out)  # the output appears only once complete
     summary["steps_with"] = totals
     summary["error_messages"] = errors[:SHOWN_ERRORS]
@@ -208,6 +214,17 @@ def _check_tagger(tagger: str) -> None:
         fail(f"--tagger {tagger}: {exc}")
 
 
+@contextmanager
+def _tagger_failures(tagger: str) -> Iterator[None]:
+    """Turn a tagger that breaks mid-run (its server went away) into a one-line error."""
+    from analyzers.behaviors import TaggerUnavailable
+
+    try:
+        yield
+    except TaggerUnavailable as exc:
+        fail(f"--tagger {tagger}: {exc}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the `analyze` and `evaluate-tags` verbs to ``app``."""
 
@@ -235,14 +252,15 @@ def register(app: typer.Typer) -> None:
             fail(f"--segment-mode: expected one of {list(SEGMENT_MODES)}, got {segment_mode!r}")
         if dataset is not None and paths:
             fail("give either input files or --dataset, not both")
-        if dataset is not None:
-            summary = _analyze_dataset(dataset, tagger, segment_mode)
-        else:
-            if not paths:
-                fail("nothing to analyse: give input files (with --out) or --dataset NAME")
-            if out is None:
-                fail("--out OUT.jsonl is required when analysing files")
-            summary = _analyze_files(paths, out, tagger, segment_mode, fmt, mapping)
+        if dataset is None and not paths:
+            fail("nothing to analyse: give input files (with --out) or --dataset NAME")
+        if dataset is None and out is None:
+            fail("--out OUT.jsonl is required when analysing files")
+        with _tagger_failures(tagger):
+            if dataset is not None:
+                summary = _analyze_dataset(dataset, tagger, segment_mode)
+            else:
+                summary = _analyze_files(paths, out, tagger, segment_mode, fmt, mapping)
         if as_json:
             print_json(summary)
         else:
@@ -266,7 +284,7 @@ def register(app: typer.Typer) -> None:
             None, "--thought-anchors", help="Thought Anchors folder to compare with."
         ),
         cv_folds: int = typer.Option(
-            6, "--cv-folds", help="Folds (by trace) for a tagger fitted on Thought Anchors."
+            6, "--cv-folds", help="Folds (by problem) for a tagger fitted on Thought Anchors."
         ),
         in_sample: bool = typer.Option(
             False, "--in-sample", help="Score a fitted tagger on its own training chunks."
@@ -294,10 +312,11 @@ def register(app: typer.Typer) -> None:
                 traces = load_gold(gold)
             except GoldFormatError as exc:
                 fail(str(exc))
-            result["gold"] = {split or "all": evaluate_gold(traces, tagger, split)}
-            if not split:
-                for name in sorted({t.split for t in traces if t.split}):
-                    result["gold"][name] = evaluate_gold(traces, tagger, name)
+            with _tagger_failures(tagger):
+                result["gold"] = {split or "all": evaluate_gold(traces, tagger, split)}
+                if not split:
+                    for name in sorted({t.split for t in traces if t.split}):
+                        result["gold"][name] = evaluate_gold(traces, tagger, name)
         if anchors is not None:
             if not anchors.is_dir():
                 fail(f"{anchors}: no such folder")
@@ -309,7 +328,8 @@ def register(app: typer.Typer) -> None:
                 except ValueError as exc:
                     fail(f"{anchors}: {exc}")
             else:
-                agreement = anchors_agreement(anchors, tagger)
+                with _tagger_failures(tagger):
+                    agreement = anchors_agreement(anchors, tagger)
             if agreement.n_chunks == 0:
                 fail(f"{anchors}: no Thought Anchors traces (chunks_labeled.json) found")
             result["thought_anchors"] = agreement

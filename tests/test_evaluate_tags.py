@@ -122,6 +122,37 @@ def test_analyze_cli_writes_one_record_per_trace_and_reports_bad_lines(tmp_path:
     assert not (tmp_path / "out.jsonl.partial").exists()
 
 
+class _BreaksMidRun:
+    """A tagger whose model server goes away after the run started."""
+
+    name = "breaks"
+    version = "1"
+
+    def tag(self, steps: list[str], question: str | None = None) -> list:
+        from analyzers.behaviors import TaggerUnavailable
+
+        raise TaggerUnavailable("http://127.0.0.1:9/v1: connection refused")
+
+
+def test_a_tagger_failing_mid_run_is_a_one_line_error_and_writes_no_output(tmp_path: Path):
+    from analyzers.behaviors import register_tagger, unregister_tagger
+
+    register_tagger("breaks", _BreaksMidRun)
+    try:
+        out = tmp_path / "out.jsonl"
+        analysed = runner.invoke(
+            app, ["analyze", str(GOLD), "--out", str(out), "--tagger", "breaks"]
+        )
+        scored = runner.invoke(app, ["evaluate-tags", str(GOLD), "--tagger", "breaks"])
+    finally:
+        unregister_tagger("breaks")
+    for result in (analysed, scored):
+        assert result.exit_code == 1, result.output
+        assert "--tagger breaks: http://127.0.0.1:9/v1: connection refused" in result.output
+        assert "Traceback" not in result.output and result.exception.__class__ is SystemExit
+    assert not out.exists() and not (tmp_path / "out.jsonl.partial").exists()
+
+
 def test_analyze_cli_rejects_bad_options():
     no_out = runner.invoke(app, ["analyze", str(GOLD)])
     assert no_out.exit_code == 1 and "--out" in no_out.output

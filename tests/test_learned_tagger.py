@@ -22,7 +22,7 @@ from analyzers.learned_tagger import (
     LearnedTaggerUnavailable,
     load_heads,
 )
-from analyzers.learned_training import PreparedTrace, fit_heads, predict_steps
+from analyzers.learned_training import PreparedTrace, cross_val_predict, fit_heads, predict_steps
 from cli import app
 
 GOLD = Path(__file__).resolve().parent / "fixtures" / "gold_behaviors.jsonl"
@@ -171,3 +171,20 @@ def test_cli_reports_an_unavailable_tagger_without_a_traceback(tmp_path: Path):
     assert result.exit_code == 1
     assert "weights not found" in result.output and str(missing) in result.output
     assert "Traceback" not in result.output
+
+
+def test_folds_keep_every_trace_of_a_problem_together():
+    from analyzers.learned_training import _group_folds, n_groups, problem_of
+
+    traces = [synthetic_trace(s) for s in range(8)]
+    for i, t in enumerate(traces):
+        t.group = problem_of(f"/ta/model-{i % 2}/correct_base_solution/problem_{i // 2}")
+    assert n_groups(traces) == 4
+    splits = _group_folds(traces, 4)
+    for train, test in splits:
+        held_out = {traces[i].group for i in test}
+        assert held_out.isdisjoint(traces[i].group for i in train)
+        assert len(test) == 2  # both models' traces of one problem
+    assert sorted(i for _, test in splits for i in test) == list(range(8))
+    with pytest.raises(ValueError, match="number of problems"):
+        cross_val_predict(traces, 5)

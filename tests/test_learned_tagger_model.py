@@ -52,7 +52,7 @@ def test_shipped_weights_are_small_and_described_by_their_card():
     assert card["weights"]["sha256"] == hashlib.sha256(WEIGHTS_PATH.read_bytes()).hexdigest()
     assert card["data"]["traces"] == 42 and card["data"]["chunks"] == 6011
     cv = card["cross_validation"]["6-fold"]
-    assert cv["protocol"] == "out-of-fold, 6-fold by trace" and len(cv["per_fold"]) == 6
+    assert cv["protocol"] == "out-of-fold, 6-fold by problem" and len(cv["per_fold"]) == 6
     assert set(cv["kappa"]) == {"backtracking", "verification", "subgoal_setting"}
 
 
@@ -119,7 +119,7 @@ def test_evaluate_tags_scores_the_learned_tagger_out_of_fold_and_flags_in_sample
     result = runner.invoke(app, [*args, "--cv-folds", "2", "--json"])
     assert result.exit_code == 0, result.output
     anchors = json.loads(result.output)["thought_anchors"]
-    assert anchors["protocol"] == "out-of-fold, 2-fold by trace"
+    assert anchors["protocol"] == "out-of-fold, 2-fold by problem"
     assert anchors["n_traces"] == 4 and anchors["n_chunks"] == 100
     assert all(-1.0 <= k <= 1.0 for k in anchors["kappa"].values())
     assert list((tmp_path / "cache").rglob("*.npz"))  # embeddings were cached for the refits
