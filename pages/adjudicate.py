@@ -2,10 +2,13 @@
 the final label (annotation.adjudicate), which exports take with ``--labels adjudicated``.
 
 Only reviewers and admins get past the identity check; annotators are told so and see nothing
-else. The list holds the dataset's traces whose annotators named different first mistakes (the
-store's ``label_state="disagreement"`` filter), open ones first; a link (``?trace=ID``) opens
-any trace. The decision is saved with the version of the adjudicated label the reviewer saw, so
-a decision another reviewer saved meanwhile is reported as a conflict, never overwritten.
+else. The list holds the dataset's traces whose people's labels disagree on the first mistake,
+on a step's rating or on a step's behaviour corrections (the store's
+``label_state="disagreement"`` filter, trace_store.codec.label_disagreement), open ones first; a
+link (``?trace=ID``) opens any trace. Ratings and corrections are shown side by side with the
+differing steps marked, and the reviewer decides each differing step (components.adjudicate_merge).
+The decision is saved with the version of the adjudicated label the reviewer saw, so a decision
+another reviewer saved meanwhile is reported as a conflict, never overwritten.
 """
 
 from __future__ import annotations
@@ -14,6 +17,20 @@ from typing import Any
 
 import streamlit as st
 
+from components.adjudicate_merge import (
+    RATING_CHOICES,
+    correction_votes,
+    corrections_grid_html,
+    correctors,
+    default_behaviors,
+    default_rating,
+    disagreement_text,
+    merged_corrections,
+    merged_ratings,
+    raters,
+    rating_option_text,
+    rating_votes,
+)
 from components.agreement_steps import (
     compared_labels,
     decision_options,
@@ -36,13 +53,20 @@ from trace_store.annotation import (
     NotAllowed,
     adjudicate,
 )
-from trace_store.schema import Label
+from trace_store.codec import label_disagreement
+from trace_store.schema import BEHAVIORS, Label
 
 DATASET_KEY = "adjudicate_dataset"
 TRACE_KEY = "adjudicate_trace"
 SEEN_KEY = "adjudicate_seen"
 FLASH_KEY = "adjudicate_flash"
 NO_RATINGS = "none (first mistake only)"
+MERGED_RATINGS = "merged: agreed + your choices below"
+NO_CORRECTIONS = "none"
+MERGED_CORRECTIONS = "merged: agreed + your choices below"
+GRID_HEIGHT = 620
+GRID_SCROLL_STEPS = 16
+"""Past this many steps the step grid scrolls in a GRID_HEIGHT-pixel box."""
 LIST_LIMIT = 2_000
 """Most disagreeing traces listed (the rest are reachable by link or after adjudicating)."""
 
@@ -98,18 +122,46 @@ def disagreement_queue(store: Any, dataset: str) -> tuple[list[str], dict[str, L
     return sorted(ids, key=lambda t: t in final), final
 
 
-def save_decision(trace_id: str) -> None:
+def _chosen(prefix: str, steps: tuple[int, ...]) -> dict[int, Any]:
+    """Return the reviewer's per-step choices (widgets ``{prefix}{step}``) that were drawn."""
+    ss = st.session_state
+    return {k: ss[f"{prefix}{k}"] for k in steps if f"{prefix}{k}" in ss}
+
+
+def decided_ratings(trace_id: str, labels: list[Label], n_steps: int) -> list[int | None] | None:
+    """Return the step ratings the form puts in the final label (None: no ratings)."""
+    source = st.session_state.get(f"adjudicate_ratings_{trace_id}", NO_RATINGS)
+    if source == NO_RATINGS:
+        return None
+    if source == MERGED_RATINGS:
+        split = label_disagreement(labels).rating_steps
+        chosen = _chosen(f"adjudicate_rating_{trace_id}_", split)
+        return merged_ratings(labels, n_steps, chosen)
+    found = [lb for lb in labels if lb.annotator == source]
+    return found[0].step_ratings if found else None
+
+
+def decided_corrections(trace_id: str, labels: list[Label]) -> dict[int, list[str]] | None:
+    """Return the behaviour corrections the form puts in the final label (None: none)."""
+    source = st.session_state.get(f"adjudicate_corrections_{trace_id}", NO_CORRECTIONS)
+    if source == NO_CORRECTIONS:
+        return None
+    if source == MERGED_CORRECTIONS:
+        split = label_disagreement(labels).correction_steps
+        chosen = _chosen(f"adjudicate_behaviors_{trace_id}_", split)
+        return merged_corrections(labels, chosen)
+    found = [lb for lb in labels if lb.annotator == source]
+    return found[0].behavior_corrections if found else None
+
+
+def save_decision(trace_id: str, n_steps: int) -> None:
     """Record the reviewer's final label of ``trace_id`` (form callback; result in FLASH_KEY)."""
     ss = st.session_state
     store = current_store()
     who = current_identity(store)
     choice = ss.get(f"adjudicate_choice_{trace_id}")
-    ratings_from = ss.get(f"adjudicate_ratings_{trace_id}", NO_RATINGS)
     note = ss.get(f"adjudicate_note_{trace_id}", "") or ""
-    ratings = None
-    if ratings_from != NO_RATINGS:
-        source = store.labels_for(trace_id, annotator=ratings_from)
-        ratings = source[0].step_ratings if source else None
+    labels = compared_labels(store.labels_for(trace_id))
     seen = ss.get(SEEN_KEY, {}).get(trace_id)
     try:
         saved = adjudicate(
@@ -117,7 +169,8 @@ def save_decision(trace_id: str) -> None:
             who,
             trace_id,
             first_mistake=choice,
-            step_ratings=ratings,
+            step_ratings=decided_ratings(trace_id, labels, n_steps),
+            behavior_corrections=decided_corrections(trace_id, labels),
             note=note,
             expected_version=seen,
         )
@@ -130,28 +183,27 @@ def save_decision(trace_id: str) -> None:
     except (NotAllowed, ValueError) as exc:
         ss[FLASH_KEY] = ("error", f"Not saved: {exc}")
     else:
+        extra = ""
+        if saved.step_ratings:
+            extra += f", {sum(r is not None for r in saved.step_ratings)} step(s) rated"
+        if saved.behavior_corrections:
+            extra += f", behaviours of {len(saved.behavior_corrections)} step(s) corrected"
         ss[FLASH_KEY] = (
             "success",
-            f"Saved the final label of {trace_id}: {mistake_text(saved.first_mistake)} "
+            f"Saved the final label of {trace_id}: {mistake_text(saved.first_mistake)}{extra} "
             f"(version {saved.version}).",
         )
         ss["adjudicate_advance"] = trace_id
 
 
 def render_decision(trace_id: str, n_steps: int, labels: list[Label]) -> None:
-    """Draw the decision form: final first mistake, step ratings to keep, note."""
+    """Draw the decision form: final first mistake, step ratings, behaviour corrections, note."""
     final = next((lb for lb in labels if lb.annotator == ADJUDICATED_ANNOTATOR), None)
     st.session_state.setdefault(SEEN_KEY, {})[trace_id] = None if final is None else final.version
     options = decision_options(n_steps)
     by, reference = votes(labels), reference_votes(labels)
     default = default_decision(labels)
-    raters = [
-        lb.annotator
-        for lb in labels
-        if lb.annotator != ADJUDICATED_ANNOTATOR
-        and lb.step_ratings
-        and any(r is not None for r in lb.step_ratings)
-    ]
+    split = label_disagreement(labels)
     with st.form(f"adjudicate_form_{trace_id}", border=True):
         st.markdown("**Final label**" + (" (replaces the current one)" if final else ""))
         st.selectbox(
@@ -162,12 +214,8 @@ def render_decision(trace_id: str, n_steps: int, labels: list[Label]) -> None:
             format_func=lambda m: option_text(m, by, reference),
             help="Who named each choice is listed after it (people, then the dataset).",
         )
-        st.selectbox(
-            "Step ratings to keep",
-            [NO_RATINGS, *raters],
-            key=f"adjudicate_ratings_{trace_id}",
-            help="Copy one label's per-step ratings into the final label (optional).",
-        )
+        render_rating_choices(trace_id, labels, split.rating_steps, final)
+        render_correction_choices(trace_id, labels, split.correction_steps, final)
         st.text_area(
             "Note (why this decision)",
             value=final.note if final else "",
@@ -175,7 +223,64 @@ def render_decision(trace_id: str, n_steps: int, labels: list[Label]) -> None:
             height=80,
         )
         st.form_submit_button(
-            "Save final label", type="primary", on_click=save_decision, args=(trace_id,)
+            "Save final label", type="primary", on_click=save_decision, args=(trace_id, n_steps)
+        )
+
+
+def render_rating_choices(
+    trace_id: str, labels: list[Label], split: tuple[int, ...], final: Label | None
+) -> None:
+    """Draw where the final step ratings come from and a choice for each differing step."""
+    names = raters(labels)
+    merged = [MERGED_RATINGS] if len(names) >= 2 else []
+    st.selectbox(
+        "Step ratings to keep",
+        [*merged, NO_RATINGS, *names],
+        key=f"adjudicate_ratings_{trace_id}",
+        help="Merged: the rating people agreed on for each step, and your choice below where "
+        "they differ. Or copy one label's ratings, or keep none.",
+    )
+    for k in split:
+        given = rating_votes(labels, k)
+        ours = (final.step_ratings or []) if final else []
+        default = ours[k] if k < len(ours) and ours[k] is not None else default_rating(given)
+        st.selectbox(
+            f"Step {k} rating (people differ)",
+            RATING_CHOICES,
+            index=RATING_CHOICES.index(default),
+            key=f"adjudicate_rating_{trace_id}_{k}",
+            format_func=lambda v, g=given: rating_option_text(v, g),
+        )
+
+
+def render_correction_choices(
+    trace_id: str, labels: list[Label], split: tuple[int, ...], final: Label | None
+) -> None:
+    """Draw where the final behaviour corrections come from and a choice per differing step."""
+    names = correctors(labels)
+    if not names:
+        return
+    merged = [MERGED_CORRECTIONS] if len(names) >= 2 else []
+    st.selectbox(
+        "Behaviour corrections to keep",
+        [*merged, NO_CORRECTIONS, *names],
+        key=f"adjudicate_corrections_{trace_id}",
+        help="Merged: each corrected step's behaviours as people agreed, and your choice below "
+        "where they differ. Or copy one label's corrections, or keep none.",
+    )
+    ours = (final.behavior_corrections or {}) if final else {}
+    for k in split:
+        proposals = "; ".join(
+            f"{', '.join(key) or 'none'} — {', '.join(who)}"
+            for key, who in correction_votes(labels, k).items()
+        )
+        st.multiselect(
+            f"Step {k} behaviours (people differ)",
+            list(BEHAVIORS),
+            default=list(ours[k]) if k in ours else default_behaviors(labels, k),
+            key=f"adjudicate_behaviors_{trace_id}_{k}",
+            format_func=lambda b: b.replace("_", " "),
+            help=f"Proposed: {proposals}",
         )
 
 
@@ -228,9 +333,7 @@ def render_adjudicate() -> None:
         return
     ids, final = disagreement_queue(store, dataset)
     open_count = sum(1 for t in ids if t not in final)
-    top[1].markdown(
-        f"**{len(ids):,}** trace(s) with disagreeing first mistakes, **{open_count:,}** open"
-    )
+    top[1].markdown(f"**{len(ids):,}** trace(s) with disagreeing labels, **{open_count:,}** open")
     flash = ss.pop(FLASH_KEY, None)
     if flash:
         (st.success if flash[0] == "success" else st.error)(flash[1])
@@ -260,10 +363,20 @@ def render_adjudicate() -> None:
     a.html(text_block_html(trace.answer if trace.answer is not None else "—"))
     if not labels:
         st.info("Nobody has submitted a label on this trace yet.")
+    split = label_disagreement(labels)
+    if split:
+        st.caption(disagreement_text(split) + " Rows where the labels differ are highlighted.")
     st.html(label_cards_html(labels, len(trace.steps)))
     grid, side = st.columns([2.2, 1], gap="medium")
-    with grid, st.container(height=620, border=False, key="adjudicate_grid"):
-        st.html(steps_grid_html(trace, labels))
+    with grid:
+        # A long trace scrolls in its own box; a short one leaves no gap above the corrections.
+        height = GRID_HEIGHT if len(trace.steps) > GRID_SCROLL_STEPS else "content"
+        with st.container(height=height, border=False, key="adjudicate_grid"):
+            st.html(steps_grid_html(trace, labels))
+        corrections = corrections_grid_html(trace, labels, split.correction_steps)
+        if corrections:
+            st.markdown("**Behaviour corrections** (≠: people chose different behaviours)")
+            st.html(corrections)
     with side:
         render_decision(tid, len(trace.steps), labels)
         st.page_link(page("trace"), label="Open in the Trace view", query_params={"trace": tid})

@@ -169,17 +169,22 @@ def adjudicate(
     *,
     first_mistake: int | None,
     step_ratings: list[int | None] | None = None,
+    behavior_corrections: dict[int, list[str]] | None = None,
     note: str = "",
     expected_version: int | None = None,
 ) -> Label:
     """Return the trace's adjudicated label as saved; only reviewers and admins may.
 
     The adjudicated label has annotator ``adjudicated`` and source ``adjudicated``; one per
-    trace. Its history names the reviewer who saved each version. ``expected_version`` is the
-    version of the adjudicated label the reviewer loaded (None: there was none).
+    trace. It holds the reviewer's decision on whatever the annotators disagreed about: the
+    first mistake, per-step ratings (one per step, None = unrated) and/or behaviour corrections
+    (step index -> behaviours); each is checked against the trace as a person's label is, and
+    at least one must be given. Its history names the reviewer who saved each version.
+    ``expected_version`` is the version of the adjudicated label the reviewer loaded (None:
+    there was none).
     """
     require_role(who, "reviewer", f"adjudicate trace {trace_id!r}")
-    fields = _label_fields(first_mistake, step_ratings, None, note)
+    fields = _label_fields(first_mistake, step_ratings, behavior_corrections, note)
 
     def find(conn: Connection) -> Label | None:
         return _one_label(conn, _LABEL_OF, trace_id=trace_id, annotator=ADJUDICATED_ANNOTATOR)
@@ -355,8 +360,12 @@ def _check_complete(label: Label, project: Project, n_steps: int, trace_id: str)
     """Raise ValueError when a submitted ``label`` lacks what the project's modes ask for."""
     where = f"label on trace {trace_id!r} ({n_steps} steps)"
     if label.source == "adjudicated":
-        if label.first_mistake is None and label.step_ratings is None:
-            raise ValueError(f"{where}: field first_mistake: an adjudicated label needs a decision")
+        rated = any(r is not None for r in label.step_ratings or [])
+        if label.first_mistake is None and not rated and label.behavior_corrections is None:
+            raise ValueError(
+                f"{where}: field first_mistake: an adjudicated label needs a decision: a first "
+                "mistake (-1 for no mistake), step ratings or behaviour corrections"
+            )
         return
     if "first_mistake" in project.modes and label.first_mistake is None:
         raise ValueError(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -129,23 +130,102 @@ def trace_from_row(row: Mapping[str, Any]) -> Trace:
     return Trace.model_construct(**fields)
 
 
-def is_dataset_label(label: Label) -> bool:
+def is_dataset_label(label: Label | SummaryLabel) -> bool:
     """Return whether ``label`` is one a dataset shipped (not a person's response)."""
     return label.source == "dataset" or label.annotator.startswith(DATASET_ANNOTATOR_PREFIX)
 
 
-def label_summary(dataset: str, labels: Sequence[Label]) -> dict[str, int | None]:
+class SummaryLabel(NamedTuple):
+    """The label fields label_summary and label_disagreement read, decoded from a labels row.
+
+    Cheaper than a Label on the save path (no validation); Labels have the same attributes, so
+    either may be passed.
+    """
+
+    annotator: str
+    source: str
+    status: str
+    first_mistake: int | None
+    step_ratings: list[int | None] | None
+    behavior_corrections: dict[int, list[str]] | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> SummaryLabel:
+        """Return the summary fields of a ``labels`` row (JSON columns decoded, step keys int)."""
+        corrections = loads(row["behavior_corrections"])
+        return cls(
+            row["annotator"],
+            row["source"],
+            row["status"],
+            row["first_mistake"],
+            loads(row["step_ratings"]),
+            None if corrections is None else {int(k): v for k, v in corrections.items()},
+        )
+
+
+SUMMARY_LABEL_COLUMNS: tuple[str, ...] = SummaryLabel._fields
+"""Columns of ``labels`` that SummaryLabel.from_row reads."""
+
+
+@dataclass(frozen=True)
+class LabelDisagreement:
+    """Where submitted human labels of one trace disagree (see label_disagreement)."""
+
+    first_mistake: bool = False
+    """Two labels name different first mistakes (-1 = no mistake counts as a verdict)."""
+    rating_steps: tuple[int, ...] = ()
+    """Steps two labels rated differently (both rated), in order."""
+    correction_steps: tuple[int, ...] = ()
+    """Steps two labels corrected to different behaviour sets (both corrected), in order."""
+
+    def __bool__(self) -> bool:
+        return self.first_mistake or bool(self.rating_steps) or bool(self.correction_steps)
+
+
+def label_disagreement(labels: Iterable[Any]) -> LabelDisagreement:
+    """Return where the trace's submitted human labels disagree (falsy when they do not).
+
+    Two labels disagree when both judged the first mistake and named different ones, or both
+    rated a step (+1 / 0 / -1) and gave it different ratings, or both corrected a step's
+    behaviours and chose different sets (order and repeats ignored). Unjudged first mistakes,
+    unrated steps and uncorrected steps never disagree with anything. Only submitted labels of
+    people count: drafts, dataset-shipped labels and the adjudicated label are left out.
+    ``labels`` are Labels or SummaryLabels of one trace.
+    """
+    mistakes: set[int] = set()
+    ratings: dict[int, set[int]] = {}
+    corrections: dict[int, set[frozenset[str]]] = {}
+    for label in labels:
+        if label.status != "submitted" or label.source != "human" or is_dataset_label(label):
+            continue
+        if label.first_mistake is not None:
+            mistakes.add(label.first_mistake)
+        for step, rating in enumerate(label.step_ratings or ()):
+            if rating is not None:
+                ratings.setdefault(step, set()).add(rating)
+        for step, behaviors in (label.behavior_corrections or {}).items():
+            corrections.setdefault(int(step), set()).add(frozenset(behaviors))
+    return LabelDisagreement(
+        first_mistake=len(mistakes) > 1,
+        rating_steps=tuple(sorted(k for k, given in ratings.items() if len(given) > 1)),
+        correction_steps=tuple(sorted(k for k, given in corrections.items() if len(given) > 1)),
+    )
+
+
+def label_summary(dataset: str, labels: Sequence[Any]) -> dict[str, int | None]:
     """Return the trace row's label columns (n_labels, label_disagreement, dataset_mistake).
 
-    n_labels counts submitted labels given by people (human or adjudicated); disagreement means
-    submitted human labels name different first mistakes; dataset_mistake is the first mistake of
-    the dataset's own label (annotator ``dataset:<dataset>`` preferred over other dataset labels).
+    n_labels counts submitted labels given by people (human or adjudicated); label_disagreement
+    is 1 when label_disagreement() finds any disagreement (first mistake, step rating or
+    behaviour correction); dataset_mistake is the first mistake of the dataset's own label
+    (annotator ``dataset:<dataset>`` preferred over other dataset labels). ``labels`` are all
+    the trace's Labels (or SummaryLabels).
     """
     if len(labels) == 1 and is_dataset_label(labels[0]):  # what a dataset import ships
         return {"n_labels": 0, "label_disagreement": 0, "dataset_mistake": labels[0].first_mistake}
     n_labels = 0
-    human_mistakes: set[int] = set()
-    shipped: list[Label] = []
+    n_human = 0
+    shipped: list[Any] = []
     for label in labels:
         if is_dataset_label(label):
             shipped.append(label)
@@ -153,16 +233,17 @@ def label_summary(dataset: str, labels: Sequence[Label]) -> dict[str, int | None
         if label.status != "submitted":
             continue
         n_labels += 1
-        if label.source == "human" and label.first_mistake is not None:
-            human_mistakes.add(label.first_mistake)
+        n_human += label.source == "human"
     mistake = None
     if shipped:
         own = DATASET_ANNOTATOR_PREFIX + dataset
         shipped.sort(key=lambda lb: (lb.annotator != own, lb.annotator))
         mistake = shipped[0].first_mistake
+    # One person's label cannot disagree with itself: skip the per-step work below two.
+    disagree = n_human >= 2 and bool(label_disagreement(labels))
     return {
         "n_labels": n_labels,
-        "label_disagreement": int(len(human_mistakes) > 1),
+        "label_disagreement": int(disagree),
         "dataset_mistake": mistake,
     }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 import sqlalchemy as sa
@@ -167,10 +167,10 @@ class RecordsMixin:
         return saved, stored
 
     def _refresh_label_summary(self, conn: Connection, trace_id: str, dataset: str) -> None:
-        # label_summary reads only these four attributes, which the rows have: building Labels
-        # would cost more than the rest of a save on a trace with many annotators.
-        rows = conn.execute(_SUMMARY_LABELS, {"trace_id": trace_id}).all()
-        summary = codec.label_summary(dataset, cast("list[Label]", rows))
+        # label_summary reads only the SummaryLabel fields: building Labels would cost more than
+        # the rest of a save on a trace with many annotators.
+        rows = conn.execute(_SUMMARY_LABELS, {"trace_id": trace_id}).mappings().all()
+        summary = codec.label_summary(dataset, [codec.SummaryLabel.from_row(r) for r in rows])
         conn.execute(
             _UPDATE_SUMMARY, {"trace_id": trace_id, **{f"v_{k}": v for k, v in summary.items()}}
         )
@@ -394,9 +394,9 @@ _UPDATE_LABEL = (
     .values({c: sa.bindparam(f"v_{c}") for c in codec.LABEL_WRITE_COLUMNS if c != "trace_id"})
 )
 _INSERT_HISTORY = sa.insert(label_history)
-_SUMMARY_LABELS = sa.select(
-    labels.c.annotator, labels.c.source, labels.c.status, labels.c.first_mistake
-).where(labels.c.trace_id == sa.bindparam("trace_id"))
+_SUMMARY_LABELS = sa.select(*(labels.c[name] for name in codec.SUMMARY_LABEL_COLUMNS)).where(
+    labels.c.trace_id == sa.bindparam("trace_id")
+)
 _UPDATE_SUMMARY = (
     sa.update(traces)
     .where(traces.c.id == sa.bindparam("trace_id"))
