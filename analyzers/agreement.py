@@ -5,6 +5,11 @@ that ship with the dataset (annotator ``dataset:<name>``, source ``dataset``) ar
 each annotator is also compared with; the adjudicated label (if any) is listed beside each
 disagreement. Drafts never count.
 
+A trace is a disagreement by trace_store.codec.label_disagreement, the rule the store's
+"disagreement" filter and the Adjudicate page's queue use: two people named different first
+mistakes, rated a step differently, or corrected a step's behaviours to different sets. So the
+report lists exactly the traces that queue lists.
+
 Step judgements (for kappa and alpha) are the label's step ratings where it has any, else
 derived from its first mistake: steps before it +1, the mistake -1, later steps not judged, and
 "no mistake" = every step +1 (see agreement_stats.step_judgements). The units of kappa and alpha
@@ -35,6 +40,9 @@ from analyzers.agreement_stats import (
     step_judgements,
     value_counts,
 )
+
+# codec is pure (orjson and the schema, no SQLAlchemy): the one definition of a disagreement.
+from trace_store.codec import label_disagreement
 from trace_store.schema import DATASET_ANNOTATOR_PREFIX, NO_MISTAKE, Label
 
 ADJUDICATED = "adjudicated"
@@ -89,15 +97,52 @@ class ReferenceAgreement:
 
 @dataclass
 class Disagreement:
-    """A trace whose annotators named different first mistakes."""
+    """A trace whose people's labels disagree (trace_store.codec.label_disagreement)."""
 
     trace_id: str
     mistakes: dict[str, int]
-    """Each annotator's first mistake (-1 = no mistake)."""
+    """Each annotator's first mistake (-1 = no mistake; given, or read off their ratings)."""
     reference: int | None
     """The dataset's own first mistake, when it has one."""
     adjudicated: int | None
     """The adjudicated first mistake, once a reviewer recorded one."""
+    is_adjudicated: bool = False
+    """A reviewer recorded the final label (it may decide only ratings or behaviours)."""
+    first_mistake: bool = False
+    """Two annotators gave different first mistakes."""
+    rating_steps: list[int] = field(default_factory=list)
+    """Steps two annotators rated differently."""
+    correction_steps: list[int] = field(default_factory=list)
+    """Steps two annotators corrected to different behaviour sets."""
+
+    def topics(self) -> list[str]:
+        """Return what the annotators disagree on, in short words ("ratings: steps 1, 2")."""
+        found = ["first mistake"] if self.first_mistake else []
+        for name, steps in (("ratings", self.rating_steps), ("behaviours", self.correction_steps)):
+            if steps:
+                which = ", ".join(str(k) for k in steps)
+                found.append(f"{name}: step{'s' if len(steps) > 1 else ''} {which}")
+        return found
+
+
+@dataclass
+class DisagreementCounts:
+    """How many disagreeing traces disagree on each kind of judgement.
+
+    A trace may count under more than one kind, so the three may add up to more than the
+    number of disagreeing traces.
+    """
+
+    first_mistake: int
+    ratings: int
+    behaviors: int
+
+    def text(self) -> str:
+        """Return the counts in words ("first mistake 2, step ratings 1, behaviours 0")."""
+        return (
+            f"first mistake {self.first_mistake}, step ratings {self.ratings}, "
+            f"behaviours {self.behaviors}"
+        )
 
 
 @dataclass
@@ -124,6 +169,9 @@ class AgreementReport:
     """Steps per axis entry (1: one entry per step)."""
     reference: list[ReferenceAgreement]
     disagreements: list[Disagreement]
+    """Traces whose people's labels disagree, open ones first (the Adjudicate queue's rule)."""
+    disagreement_counts: DisagreementCounts
+    """The disagreements by kind: first mistake, step ratings, behaviour corrections."""
     n_adjudicated: int
     notes: list[str] = field(default_factory=list)
 
@@ -240,17 +288,24 @@ def agreement_report(
         for name in names
     ]
     own_ref = references.get(ordered_refs[0], {}) if ordered_refs else {}
-    disagreements = [
-        Disagreement(
-            trace_id=tid,
-            mistakes=dict(sorted(mistakes[tid].items())),
-            reference=effective_mistake(own_ref[tid]) if tid in own_ref else None,
-            adjudicated=effective_mistake(adjudicated[tid]) if tid in adjudicated else None,
+    disagreements: list[Disagreement] = []
+    for tid in sorted(overlap):
+        split = label_disagreement(human[tid].values())
+        if not split:
+            continue
+        disagreements.append(
+            Disagreement(
+                trace_id=tid,
+                mistakes=dict(sorted(mistakes[tid].items())),
+                reference=effective_mistake(own_ref[tid]) if tid in own_ref else None,
+                adjudicated=effective_mistake(adjudicated[tid]) if tid in adjudicated else None,
+                is_adjudicated=tid in adjudicated,
+                first_mistake=split.first_mistake,
+                rating_steps=list(split.rating_steps),
+                correction_steps=list(split.correction_steps),
+            )
         )
-        for tid in sorted(mistakes)
-        if len(set(mistakes[tid].values())) > 1
-    ]
-    disagreements.sort(key=lambda d: (d.adjudicated is not None, d.trace_id))
+    disagreements.sort(key=lambda d: (d.is_adjudicated, d.trace_id))
     return AgreementReport(
         dataset=dataset,
         n_traces=len(human),
@@ -266,6 +321,11 @@ def agreement_report(
         confusion_width=axis.width,
         reference=reference_rows,
         disagreements=disagreements,
+        disagreement_counts=DisagreementCounts(
+            first_mistake=sum(d.first_mistake for d in disagreements),
+            ratings=sum(bool(d.rating_steps) for d in disagreements),
+            behaviors=sum(bool(d.correction_steps) for d in disagreements),
+        ),
         n_adjudicated=sum(1 for tid in adjudicated if tid in human),
         notes=notes,
     )

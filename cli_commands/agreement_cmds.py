@@ -10,7 +10,7 @@ import typer
 from cli_commands.common import fail, open_cli_store, print_json
 
 if TYPE_CHECKING:
-    from analyzers.agreement import AgreementReport
+    from analyzers.agreement import AgreementReport, Disagreement
     from analyzers.agreement_stats import Statistic
 
 AGREEMENT_HELP = """Print how far the annotators of a dataset agree, from their submitted labels.
@@ -21,8 +21,10 @@ annotators (nominal, and ordinal with -1 < 0 < +1) on step judgements -- step ra
 label has them, else derived from the first mistake (steps before it +1, the mistake -1, later
 steps not judged, "no mistake" = all +1); each annotator against the dataset's own labels
 (annotator dataset:NAME); the confusion of first mistakes (earlier one as row, steps grouped
-when many); the traces whose annotators disagree. A figure that is undefined (one annotator,
-no shared traces, every rating the same) prints as "-" with the reason. Drafts never count.
+when many); the traces whose annotators disagree -- on the first mistake, on a step's rating or
+on a step's behaviour corrections, the same rule as the Adjudicate page's queue -- with how many
+disagree on each. A figure that is undefined (one annotator, no shared traces, every rating the
+same) prints as "-" with the reason. Drafts never count.
 
 Example:
 
@@ -51,6 +53,13 @@ def _mistake(value: int | None) -> str:
     if value is None:
         return "-"
     return "none" if value == -1 else str(value)
+
+
+def _adjudicated(d: Disagreement) -> str:
+    """Return the ADJUDICATED cell: the final first mistake, or "decided" when it gives none."""
+    if d.is_adjudicated and d.adjudicated is None:
+        return "decided"  # a final label of ratings or behaviours only
+    return _mistake(d.adjudicated)
 
 
 def render_report(report: AgreementReport) -> str:
@@ -127,21 +136,25 @@ def render_report(report: AgreementReport) -> str:
             )
         )
     if report.disagreements:
-        open_ = sum(1 for d in report.disagreements if d.adjudicated is None)
+        open_ = sum(1 for d in report.disagreements if not d.is_adjudicated)
         lines += [
             "",
-            f"Disagreements: {len(report.disagreements)} trace(s), {open_} not adjudicated yet",
+            f"Disagreements: {len(report.disagreements)} trace(s), {open_} not adjudicated yet; "
+            f"on {report.disagreement_counts.text()}",
         ]
         rows = [
             [
                 d.trace_id,
-                ", ".join(f"{a}={_mistake(m)}" for a, m in d.mistakes.items()),
+                ", ".join(f"{a}={_mistake(m)}" for a, m in d.mistakes.items()) or "-",
                 _mistake(d.reference),
-                _mistake(d.adjudicated),
+                _adjudicated(d),
+                "; ".join(d.topics()),
             ]
             for d in report.disagreements[:SHOWN_DISAGREEMENTS]
         ]
-        lines.append(_table(("TRACE", "FIRST MISTAKES", "DATASET", "ADJUDICATED"), rows))
+        lines.append(
+            _table(("TRACE", "FIRST MISTAKES", "DATASET", "ADJUDICATED", "DISAGREE ON"), rows)
+        )
         if len(report.disagreements) > SHOWN_DISAGREEMENTS:
             lines.append(f"... and {len(report.disagreements) - SHOWN_DISAGREEMENTS} more (--json)")
     lines += [f"note: {n}" for n in report.notes]

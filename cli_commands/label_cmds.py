@@ -15,6 +15,13 @@ from typing import TYPE_CHECKING
 import typer
 
 from cli_commands.common import fail, open_cli_store, print_json
+from cli_commands.label_values import (
+    BEHAVIORS_EXAMPLE,
+    decision_text,
+    parse_behaviors,
+    parse_mistake_step,
+    parse_ratings,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -41,15 +48,22 @@ Example:
 
 ADJUDICATE_HELP = """Record the final (adjudicated) label of a trace, as on the Adjudicate page.
 
-The reviewer must be registered as reviewer or admin (`cli.py users add NAME --role reviewer`).
-There is one adjudicated label per trace; re-running it replaces the decision, and the label's
-history names the reviewer of each version. Exports take it with `--labels adjudicated`.
+The decision is any of: --mistake-step (the first wrong step, 0-based, or `none` for no
+mistake), --ratings (one per step: 1 good, 0 neutral, -1 bad; an empty item or `?` leaves a step
+unrated) and --behaviors (the corrected behaviours of some steps: `STEP=NAME+NAME` items joined
+with `;`, names from backtracking, verification, subgoal_setting, backward_chaining; `STEP=`
+with no name says the step shows none). At least one is needed. The reviewer must be registered
+as reviewer or admin (`cli.py users add NAME --role reviewer`). There is one adjudicated label
+per trace; re-running it replaces the whole decision (what is not given is cleared), and the
+label's history names the reviewer of each version. Exports take it with `--labels adjudicated`.
 
 Example:
 
 \b
     python cli.py adjudicate bbm-0001 --reviewer rita --mistake-step 2 --note "step 2 drops pear"
     python cli.py adjudicate bbm-0002 --reviewer rita --mistake-step none
+    python cli.py adjudicate bbm-0003 --reviewer rita --ratings "1,0,-1,,1"
+    python cli.py adjudicate bbm-0004 --reviewer rita --behaviors "3=backtracking+verification;5="
 """
 
 USERS_HELP = """Register people for team labelling and give them a role.
@@ -108,37 +122,6 @@ def cli_identity() -> Identity:
     except (KeyError, OSError):  # no passwd entry for the uid, e.g. in a container
         user = "local"
     return Identity(f"cli:{user}", "admin")
-
-
-def parse_mistake_step(text: str | None) -> int | None:
-    """Return the first mistake for --mistake-step: an index, -1 for `none`, None if absent."""
-    if text is None:
-        return None
-    value = text.strip().lower()
-    if value in ("none", "no", "-1"):
-        return -1
-    if value.isdigit():
-        return int(value)
-    fail(f"--mistake-step: expected a step index (0, 1, ...) or 'none', got {text!r}")
-
-
-def parse_ratings(text: str | None) -> list[int | None] | None:
-    """Return the per-step ratings of --ratings ("1,0,-1,?"), or None when absent."""
-    if text is None:
-        return None
-    ratings: list[int | None] = []
-    for position, item in enumerate(text.split(","), start=1):
-        item = item.strip()
-        if item in ("", "?"):
-            ratings.append(None)
-        elif item in ("1", "+1", "0", "-1"):
-            ratings.append(int(item))
-        else:
-            fail(
-                f"--ratings item {position}: expected 1, 0, -1, or ? for unrated, got {item!r} "
-                f"(in {text!r})"
-            )
-    return ratings
 
 
 def _project_lines(project: Project) -> list[str]:
@@ -226,26 +209,43 @@ def register(app: typer.Typer) -> None:
     def adjudicate_cmd(
         trace_id: str = typer.Argument(..., help="Id of the trace."),
         reviewer: str = typer.Option(..., "--reviewer", help="Who decides (a reviewer)."),
-        mistake_step: str = typer.Option(
-            ..., "--mistake-step", help="Final first wrong step (0-based) or 'none'."
+        mistake_step: str | None = typer.Option(
+            None, "--mistake-step", help="Final first wrong step (0-based) or 'none'."
         ),
         ratings: str | None = typer.Option(
-            None, "--ratings", help='Per-step ratings, e.g. "1,1,-1" (? = unrated).'
+            None,
+            "--ratings",
+            help='Final per-step ratings, e.g. "1,0,-1,,1" (empty or ? = unrated).',
+        ),
+        behaviors: str | None = typer.Option(
+            None,
+            "--behaviors",
+            help=f'Final behaviours of some steps, e.g. "{BEHAVIORS_EXAMPLE}" (5= : none).',
         ),
         note: str = typer.Option("", "--note", help="Why this decision."),
         as_json: bool = typer.Option(False, "--json", help="Print the saved label as JSON."),
     ) -> None:
         from trace_store.annotation import ADJUDICATED_ANNOTATOR, adjudicate
 
+        if mistake_step is None and ratings is None and behaviors is None:
+            fail(
+                "nothing to record: give the decision with --mistake-step, --ratings and/or "
+                "--behaviors (see --help)"
+            )
         first_mistake = parse_mistake_step(mistake_step)
         step_ratings = parse_ratings(ratings)
+        corrections = parse_behaviors(behaviors)
+        unrated = step_ratings is not None and all(r is None for r in step_ratings)
+        if unrated and first_mistake is None and corrections is None:
+            fail(f"--ratings {ratings!r} leaves every step unrated, and nothing else was given")
         with open_cli_store() as store:
             who = _registered_identity(store, reviewer)
             current = store.labels_for(trace_id, annotator=ADJUDICATED_ANNOTATOR)
             saved = _saved_or_fail(
                 lambda: adjudicate(
                     store, who, trace_id, first_mistake=first_mistake, step_ratings=step_ratings,
-                    note=note, expected_version=current[0].version if current else None,
+                    behavior_corrections=corrections, note=note,
+                    expected_version=current[0].version if current else None,
                 )
             )  # fmt: skip
         if as_json:
@@ -253,8 +253,7 @@ def register(app: typer.Typer) -> None:
             return
         typer.echo(
             f"saved adjudicated label {saved.id} (version {saved.version}) by {who.name} on "
-            f"{saved.trace_id}: first mistake "
-            + ("no mistake" if saved.first_mistake == -1 else f"step {saved.first_mistake}")
+            f"{saved.trace_id}: {decision_text(saved)}"
         )
 
     users_app = typer.Typer(help=USERS_HELP, no_args_is_help=True)

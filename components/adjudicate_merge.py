@@ -1,5 +1,9 @@
-"""What the Adjudicate page offers for step ratings and behaviour corrections (pure).
+"""What the Adjudicate page offers for the first mistake, step ratings and behaviour
+corrections (pure).
 
+The first mistake may be left undecided ("no verdict on the first mistake", None): that is the
+default when nobody named one, so a ratings-only or behaviours-only disagreement does not put a
+first mistake into the final label that nobody gave; one that everybody named is kept.
 Where people rated a step differently, or corrected its behaviours to different sets (the steps
 trace_store.codec.label_disagreement reports), the reviewer decides that step; everywhere else
 the final label keeps what the people agreed on (or what the one person who judged the step
@@ -12,7 +16,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from analyzers.agreement import ADJUDICATED, is_reference
-from components.agreement_steps import ADJ_CSS
+from components.agreement_steps import ADJ_CSS, decision_options, default_decision, option_text
+from components.agreement_tables import mistake_text
 from components.safe_text import escape_text
 from trace_store.codec import LabelDisagreement
 from trace_store.schema import BEHAVIORS, Label, Trace
@@ -21,6 +26,72 @@ RATING_CHOICES: tuple[int | None, ...] = (1, 0, -1, None)
 """What the reviewer may give a step where people's ratings differ (None = leave unrated)."""
 
 _RATING_TEXT = {1: "+1", 0: "0", -1: "−1", None: "unrated"}
+
+NO_VERDICT = "no verdict"
+"""The first-mistake choice that saves first_mistake None. A string, not None, because a select
+box reads a None value as "nothing selected"."""
+
+NO_VERDICT_TEXT = "no verdict on the first mistake"
+"""How the NO_VERDICT choice (and a final label without a first mistake) reads."""
+
+MistakeChoice = int | str
+"""A first-mistake choice: -1 (no mistake), a step index, or NO_VERDICT."""
+
+
+def first_mistake_choices(n_steps: int) -> list[MistakeChoice]:
+    """Return the final first-mistake choices: NO_VERDICT, no mistake (-1), every step."""
+    return [NO_VERDICT, *decision_options(n_steps)]
+
+
+def choice_of(mistake: int | None) -> MistakeChoice:
+    """Return the choice standing for first mistake ``mistake`` (None: NO_VERDICT)."""
+    return NO_VERDICT if mistake is None else mistake
+
+
+def mistake_of(choice: MistakeChoice | None) -> int | None:
+    """Return the first mistake a choice saves (NO_VERDICT, or nothing chosen: None)."""
+    return None if choice is None or choice == NO_VERDICT else int(choice)
+
+
+def first_mistake_choice_text(
+    choice: MistakeChoice, by: dict[int, list[str]], reference: dict[int, list[str]]
+) -> str:
+    """Return a first-mistake choice's text: the verdict and who named it, or NO_VERDICT_TEXT."""
+    mistake = mistake_of(choice)
+    return NO_VERDICT_TEXT if mistake is None else option_text(mistake, by, reference)
+
+
+def final_mistake_text(mistake: int | None) -> str:
+    """Return a final label's first mistake in words ("step 2", "no mistake", NO_VERDICT_TEXT)."""
+    return NO_VERDICT_TEXT if mistake is None else mistake_text(mistake)
+
+
+def default_first_mistake(
+    labels: Sequence[Label], found: LabelDisagreement, final: Label | None
+) -> int | None:
+    """Return the first-mistake choice to preselect.
+
+    The current final label's own first mistake when there is one (None when it decided none);
+    else the people's majority when they named different first mistakes; else the first mistake
+    they all named, kept as agreed (like the steps they rated alike); else None (no verdict):
+    nobody gave one, so there is nothing to carry over or decide.
+    """
+    if final is not None:
+        return final.first_mistake
+    if found.first_mistake:
+        return default_decision(labels)
+    named = {lb.first_mistake for lb in people(labels) if lb.first_mistake is not None}
+    return named.pop() if len(named) == 1 else None
+
+
+def has_decision(
+    first_mistake: int | None,
+    step_ratings: Sequence[int | None] | None,
+    corrections: Mapping[int, Sequence[str]] | None,
+) -> bool:
+    """Return whether a final label with these values decides anything (adjudicate needs one)."""
+    rated = any(r is not None for r in step_ratings or ())
+    return first_mistake is not None or rated or corrections is not None
 
 
 def people(labels: Sequence[Label]) -> list[Label]:

@@ -138,23 +138,46 @@ def reference_frame(report: AgreementReport) -> pd.DataFrame:
 
 
 def disagreement_summary(d: Disagreement) -> str:
-    """Return the annotators' first mistakes of one disagreement as one short line."""
-    return ", ".join(f"{name}: {mistake_text(m)}" for name, m in d.mistakes.items())
+    """Return one short line on a disagreement: the first mistakes when they differ, and the
+    steps whose ratings or behaviours differ."""
+    parts = [t for t in d.topics() if t != "first mistake"]
+    if d.first_mistake:
+        parts.insert(0, ", ".join(f"{name}: {mistake_text(m)}" for name, m in d.mistakes.items()))
+    return "; ".join(parts)
+
+
+def adjudicated_text(d: Disagreement) -> str:
+    """Return the adjudicated cell: the final first mistake, "decided" for a final label that
+    decides only ratings or behaviours, "—" when not adjudicated."""
+    if d.is_adjudicated and d.adjudicated is None:
+        return "decided"
+    return mistake_text(d.adjudicated)
+
+
+DISAGREEMENT_COLUMNS = [
+    "trace",
+    "disagree on",
+    "first mistakes",
+    "distinct answers",
+    "dataset label",
+    "adjudicated",
+]
 
 
 def disagreements_frame(disagreements: Sequence[Disagreement]) -> pd.DataFrame:
-    """Return one row per disagreeing trace: the first mistakes, dataset's, adjudicated."""
+    """Return one row per disagreeing trace: what they disagree on, the first mistakes,
+    dataset's, adjudicated."""
     rows = [
         {
             "trace": d.trace_id,
-            "first mistakes": disagreement_summary(d),
+            "disagree on": "; ".join(d.topics()),
+            "first mistakes": ", ".join(
+                f"{name}: {mistake_text(m)}" for name, m in d.mistakes.items()
+            ),
             "distinct answers": len(set(d.mistakes.values())),
             "dataset label": mistake_text(d.reference),
-            "adjudicated": mistake_text(d.adjudicated),
+            "adjudicated": adjudicated_text(d),
         }
         for d in disagreements
     ]
-    return pd.DataFrame(
-        rows,
-        columns=["trace", "first mistakes", "distinct answers", "dataset label", "adjudicated"],
-    )
+    return pd.DataFrame(rows, columns=DISAGREEMENT_COLUMNS)

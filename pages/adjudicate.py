@@ -7,6 +7,9 @@ on a step's rating or on a step's behaviour corrections (the store's
 ``label_state="disagreement"`` filter, trace_store.codec.label_disagreement), open ones first; a
 link (``?trace=ID``) opens any trace. Ratings and corrections are shown side by side with the
 differing steps marked, and the reviewer decides each differing step (components.adjudicate_merge).
+The first mistake may be left undecided ("no verdict"), the default when nobody named one (an
+agreed one is preselected, a disputed one defaults to the majority); a form that would decide
+nothing at all is refused before saving.
 The decision is saved with the version of the adjudicated label the reviewer saw, so a decision
 another reviewer saved meanwhile is reported as a conflict, never overwritten.
 """
@@ -19,29 +22,32 @@ import streamlit as st
 
 from components.adjudicate_merge import (
     RATING_CHOICES,
+    choice_of,
     correction_votes,
     corrections_grid_html,
     correctors,
     default_behaviors,
+    default_first_mistake,
     default_rating,
     disagreement_text,
+    final_mistake_text,
+    first_mistake_choice_text,
+    first_mistake_choices,
+    has_decision,
     merged_corrections,
     merged_ratings,
+    mistake_of,
     raters,
     rating_option_text,
     rating_votes,
 )
 from components.agreement_steps import (
     compared_labels,
-    decision_options,
-    default_decision,
     label_cards_html,
-    option_text,
     reference_votes,
     steps_grid_html,
     votes,
 )
-from components.agreement_tables import mistake_text
 from components.identity import current_identity, render_identity
 from components.safe_text import STEP_CSS, text_block_html
 from components.url_state import apply_query_params, query_value
@@ -159,18 +165,27 @@ def save_decision(trace_id: str, n_steps: int) -> None:
     ss = st.session_state
     store = current_store()
     who = current_identity(store)
-    choice = ss.get(f"adjudicate_choice_{trace_id}")
+    choice = mistake_of(ss.get(f"adjudicate_choice_{trace_id}"))
     note = ss.get(f"adjudicate_note_{trace_id}", "") or ""
     labels = compared_labels(store.labels_for(trace_id))
     seen = ss.get(SEEN_KEY, {}).get(trace_id)
+    ratings = decided_ratings(trace_id, labels, n_steps)
+    corrections = decided_corrections(trace_id, labels)
+    if not has_decision(choice, ratings, corrections):
+        ss[FLASH_KEY] = (
+            "error",
+            "Not saved: the final label would decide nothing. Choose a first mistake (or “no "
+            "mistake”), or keep step ratings or behaviour corrections.",
+        )
+        return
     try:
         saved = adjudicate(
             store,
             who,
             trace_id,
             first_mistake=choice,
-            step_ratings=decided_ratings(trace_id, labels, n_steps),
-            behavior_corrections=decided_corrections(trace_id, labels),
+            step_ratings=ratings,
+            behavior_corrections=corrections,
             note=note,
             expected_version=seen,
         )
@@ -190,7 +205,8 @@ def save_decision(trace_id: str, n_steps: int) -> None:
             extra += f", behaviours of {len(saved.behavior_corrections)} step(s) corrected"
         ss[FLASH_KEY] = (
             "success",
-            f"Saved the final label of {trace_id}: {mistake_text(saved.first_mistake)}{extra} "
+            f"Saved the final label of {trace_id}: {final_mistake_text(saved.first_mistake)}"
+            f"{extra} "
             f"(version {saved.version}).",
         )
         ss["adjudicate_advance"] = trace_id
@@ -200,10 +216,10 @@ def render_decision(trace_id: str, n_steps: int, labels: list[Label]) -> None:
     """Draw the decision form: final first mistake, step ratings, behaviour corrections, note."""
     final = next((lb for lb in labels if lb.annotator == ADJUDICATED_ANNOTATOR), None)
     st.session_state.setdefault(SEEN_KEY, {})[trace_id] = None if final is None else final.version
-    options = decision_options(n_steps)
+    options = first_mistake_choices(n_steps)
     by, reference = votes(labels), reference_votes(labels)
-    default = default_decision(labels)
     split = label_disagreement(labels)
+    default = choice_of(default_first_mistake(labels, split, final))
     with st.form(f"adjudicate_form_{trace_id}", border=True):
         st.markdown("**Final label**" + (" (replaces the current one)" if final else ""))
         st.selectbox(
@@ -211,8 +227,10 @@ def render_decision(trace_id: str, n_steps: int, labels: list[Label]) -> None:
             options,
             index=options.index(default) if default in options else 0,
             key=f"adjudicate_choice_{trace_id}",
-            format_func=lambda m: option_text(m, by, reference),
-            help="Who named each choice is listed after it (people, then the dataset).",
+            format_func=lambda m: first_mistake_choice_text(m, by, reference),
+            help="Who named each choice is listed after it (people, then the dataset). “No "
+            "verdict” leaves the first mistake out of the final label: the default when the "
+            "people did not name different first mistakes.",
         )
         render_rating_choices(trace_id, labels, split.rating_steps, final)
         render_correction_choices(trace_id, labels, split.correction_steps, final)
@@ -302,7 +320,7 @@ def pick_trace(ids: list[str], final: dict[str, Label]) -> str | None:
 
     def show(tid: str) -> str:
         if tid in final:
-            return f"{tid} — adjudicated: {mistake_text(final[tid].first_mistake)}"
+            return f"{tid} — adjudicated: {final_mistake_text(final[tid].first_mistake)}"
         return f"{tid} — open" if tid in ids else f"{tid} — (no disagreement recorded)"
 
     return st.selectbox("Trace", options, key=TRACE_KEY, format_func=show)

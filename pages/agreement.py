@@ -3,10 +3,11 @@
 Figures come from analyzers.agreement.load_report (the same report `cli.py agreement` prints):
 headline figures, each pair of annotators (exact first-mistake match and Cohen's kappa), the
 first-mistake confusion heatmap, each annotator against the dataset's own labels, and the
-disagreeing traces with links to the Adjudicate page and the Trace view. The report is read
-fresh on every full run, so labels submitted a moment ago count at once; the heatmap's pair
-choice and the trace picker are fragments that reuse it (reading takes about a second for
-6,000 labels, see bench/agreement_bench.py).
+disagreeing traces (on the first mistake, step ratings or behaviour corrections: the Adjudicate
+queue's rule, with the count of each) with links to the Adjudicate page and the Trace view. The
+report is read fresh on every full run, so labels submitted a moment ago count at once; the
+heatmap's pair choice and the trace picker are fragments that reuse it (reading takes about a
+second for 6,000 labels, see bench/agreement_bench.py).
 """
 
 from __future__ import annotations
@@ -84,11 +85,11 @@ def render_headline(report: AgreementReport) -> None:
         col.metric(
             name, tables.stat_text(stat), help=stat.reason or f"over {stat.n:,} step judgements"
         )
-    open_ = sum(1 for d in report.disagreements if d.adjudicated is None)
+    open_ = sum(1 for d in report.disagreements if not d.is_adjudicated)
     cols[4].metric(
         "Disagreeing traces",
         f"{len(report.disagreements):,}",
-        help=f"{open_:,} not adjudicated yet",
+        help=f"{open_:,} not adjudicated yet. {breakdown_text(report)}",
     )
     undefined = [
         f"{name}: {stat.reason}"
@@ -103,6 +104,16 @@ def render_headline(report: AgreementReport) -> None:
     st.caption(STEP_JUDGEMENTS_NOTE)
     for note in report.notes:
         st.caption(f"Note: {note}.")
+
+
+def breakdown_text(report: AgreementReport) -> str:
+    """Return how many disagreeing traces disagree on each kind of judgement, in words."""
+    counts = report.disagreement_counts
+    return (
+        f"On the first mistake: {counts.first_mistake:,} · on step ratings: {counts.ratings:,} "
+        f"· on behaviour corrections: {counts.behaviors:,} (a trace may count under more than "
+        "one; the same rule as the Adjudicate page's queue)."
+    )
 
 
 def render_pairs(report: AgreementReport) -> None:
@@ -199,9 +210,13 @@ def render_disagreements(report: AgreementReport, dataset: str) -> None:
     """Draw the disagreeing traces, with links to adjudicate one or open it (a fragment)."""
     st.subheader("Disagreeing traces")
     if not report.disagreements:
-        st.success("No trace has annotators naming different first mistakes.")
+        st.success(
+            "No trace has annotators disagreeing on the first mistake, a step's rating or a "
+            "step's behaviours."
+        )
         return
     ids = [d.trace_id for d in report.disagreements]
+    st.caption(breakdown_text(report))
     st.caption(
         "Not yet adjudicated first. Select a row (or pick below) to adjudicate it or open it "
         "in the Trace view."

@@ -7,10 +7,16 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from components.adjudicate_merge import (
+    NO_VERDICT,
+    choice_of,
     default_behaviors,
+    default_first_mistake,
     default_rating,
+    first_mistake_choices,
+    has_decision,
     merged_corrections,
     merged_ratings,
+    mistake_of,
     rating_votes,
 )
 from tests.agreement_samples import STEPS, who
@@ -25,6 +31,7 @@ from trace_store.annotation import (
     save_project,
     set_role,
 )
+from trace_store.codec import label_disagreement
 from trace_store.schema import Label
 
 TIMEOUT = 60
@@ -153,6 +160,7 @@ def test_behaviour_correction_disagreement_is_shown_and_merged(store) -> None:
     (final,) = store.labels_for("r3", annotator=ADJUDICATED_ANNOTATOR)
     assert final.behavior_corrections == {0: ["verification"], 2: ["backtracking"]}
     assert final.step_ratings == AGREED  # merged: what both gave
+    assert final.first_mistake is None  # nobody gave one: the form's default is no verdict
 
 
 def test_copying_one_persons_corrections(store) -> None:
@@ -165,7 +173,73 @@ def test_copying_one_persons_corrections(store) -> None:
     assert final.step_ratings is None
 
 
+def test_ratings_only_disagreement_defaults_to_no_first_mistake_verdict(store) -> None:
+    at = reviewer_page({"dataset": DATASET, "trace": "r1"})
+    choice = at.selectbox(key="adjudicate_choice_r1")
+    assert choice.value == NO_VERDICT
+    assert choice.options[:3] == ["no verdict on the first mistake", "no mistake", "step 0"]
+    at.button[0].click().run()  # the defaults: no verdict, merged ratings
+    assert not at.exception, at.exception
+    assert any(
+        "Saved the final label of r1: no verdict on the first mistake, 3 step(s) rated" in s.value
+        for s in at.success
+    )
+    (final,) = store.labels_for("r1", annotator=ADJUDICATED_ANNOTATOR)
+    assert (final.first_mistake, final.step_ratings) == (None, [1, -1, -1])
+    assert (
+        "r1 — adjudicated: no verdict on the first mistake"
+        in at.selectbox(key="adjudicate_trace").options
+    )
+    # reopened, the form shows the saved decision: still no verdict, not one read off ratings
+    again = reviewer_page({"dataset": DATASET, "trace": "r1"})
+    assert again.selectbox(key="adjudicate_choice_r1").value == NO_VERDICT
+
+
+def test_no_mistake_is_still_a_verdict_of_its_own(store) -> None:
+    at = reviewer_page({"dataset": DATASET, "trace": "r1"})
+    at.selectbox(key="adjudicate_choice_r1").set_value(-1)
+    at.button[0].click().run()
+    assert any("Saved the final label of r1: no mistake" in s.value for s in at.success)
+    (final,) = store.labels_for("r1", annotator=ADJUDICATED_ANNOTATOR)
+    assert final.first_mistake == -1
+
+
+def test_a_form_that_decides_nothing_is_not_saved(store) -> None:
+    at = reviewer_page({"dataset": DATASET, "trace": "r3"})
+    assert at.selectbox(key="adjudicate_choice_r3").value == NO_VERDICT
+    at.selectbox(key="adjudicate_ratings_r3").set_value("none (first mistake only)")
+    at.selectbox(key="adjudicate_corrections_r3").set_value("none")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    errors = [e.value for e in at.error]
+    assert any("Not saved: the final label would decide nothing" in e for e in errors), errors
+    assert store.labels_for("r3", annotator=ADJUDICATED_ANNOTATOR) == []
+    assert at.selectbox(key="adjudicate_trace").value == "r3"  # stays on the trace
+
+
 # ------------------------------------------------------------------- merge rules, no browser
+
+
+def test_first_mistake_choice_rules() -> None:
+    a = Label(trace_id="x", annotator="a", first_mistake=2, step_ratings=[1, 1, -1])
+    b = Label(trace_id="x", annotator="b", first_mistake=2, step_ratings=[1, -1, -1])
+    c = Label(trace_id="x", annotator="c", first_mistake=0)
+    agreed = [a, b]
+    assert default_first_mistake(agreed, label_disagreement(agreed), None) == 2  # kept as agreed
+    ratings_only = [a.model_copy(update={"first_mistake": None}), c.model_copy(
+        update={"first_mistake": None, "step_ratings": [1, 1, 1]})]  # fmt: skip
+    assert default_first_mistake(ratings_only, label_disagreement(ratings_only), None) is None
+    split = [a, b, c]
+    assert default_first_mistake(split, label_disagreement(split), None) == 2  # the majority
+    final = Label(trace_id="x", annotator="adjudicated", source="adjudicated",
+                  step_ratings=[1, -1, -1])  # fmt: skip
+    assert default_first_mistake(split, label_disagreement(split), final) is None
+    assert first_mistake_choices(2) == [NO_VERDICT, -1, 0, 1]
+    assert [mistake_of(choice_of(m)) for m in (None, -1, 0, 3)] == [None, -1, 0, 3]
+    assert mistake_of(None) is None
+    assert not has_decision(None, [None, None], None)
+    assert has_decision(None, [None, 0], None) and has_decision(None, None, {0: []})
+    assert has_decision(-1, None, None)
 
 
 def people_labels() -> list[Label]:

@@ -4,8 +4,11 @@ degenerate cases (one annotator, no overlap, constant ratings) answered with rea
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from collections import Counter
 from itertools import permutations
+from pathlib import Path
 
 import orjson
 import pytest
@@ -25,9 +28,11 @@ from analyzers.agreement_stats import (
 from tests.agreement_samples import DATASET, HAND_DATASET, HAND_LABELS, record_hand_labels, who
 from trace_store import TraceFilter
 from trace_store.annotation import adjudicate, record_label
+from trace_store.codec import label_disagreement
 from trace_store.schema import Label
 
 N_STEPS = {tid: 3 for tid in HAND_LABELS}
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def human(tid: str, name: str, mistake: int | None = None, **fields) -> Label:
@@ -289,6 +294,61 @@ def test_drafts_other_sources_and_unknown_lengths_are_left_out_with_notes() -> N
     # t9's steps are unknown, so kappa has nothing; the first mistakes still compare
     assert report.pairs[0].n_shared == 1 and report.pairs[0].kappa.n == 0
     assert report.n_adjudicated == 1
+
+
+def test_disagreements_follow_the_adjudicate_queue_rule() -> None:
+    """A trace disagrees when people differ on the first mistake, a step's rating or a step's
+    behaviours (trace_store.codec.label_disagreement), and the report counts each kind."""
+    labels = [
+        # r: same first mistake, step 2 rated differently
+        human("r", "alice", 1, step_ratings=[1, -1, 0]),
+        human("r", "bob", 1, step_ratings=[1, -1, 1]),
+        # b: same first mistake, step 0's behaviours differ, step 1's agree
+        human("b", "alice", -1, behavior_corrections={0: ["verification"], 1: []}),
+        human("b", "bob", -1, behavior_corrections={0: [], 1: []}),
+        # m: different first mistakes and step 0 rated differently
+        human("m", "alice", 0, step_ratings=[-1, None, None]),
+        human("m", "bob", 2, step_ratings=[1, 1, -1]),
+        # d: ratings imply different first mistakes but no step is rated by both
+        human("d", "alice", None, step_ratings=[1, -1, None]),
+        human("d", "bob", None, step_ratings=[None, None, -1]),
+        # s: full agreement, and a draft that would disagree does not count
+        human("s", "alice", 2),
+        human("s", "bob", 2),
+        human("s", "carol", 0, status="draft"),
+        Label(trace_id="s", annotator="adjudicated", source="adjudicated", first_mistake=1),
+    ]
+    steps = {t: 3 for t in "rbmds"}
+    report = agreement_report(labels, steps)
+    by_id = {d.trace_id: d for d in report.disagreements}
+    assert sorted(by_id) == ["b", "m", "r"]
+    expected = sorted(
+        t for t in steps if label_disagreement(lb for lb in labels if lb.trace_id == t)
+    )
+    assert sorted(by_id) == expected  # the codec's rule, nothing of the report's own
+    assert (by_id["r"].first_mistake, by_id["r"].rating_steps) == (False, [2])
+    assert by_id["b"].correction_steps == [0] and by_id["b"].rating_steps == []
+    assert (by_id["m"].first_mistake, by_id["m"].rating_steps) == (True, [0])
+    assert by_id["m"].topics() == ["first mistake", "ratings: step 0"]
+    assert by_id["b"].topics() == ["behaviours: step 0"]
+    counts = report.disagreement_counts
+    assert (counts.first_mistake, counts.ratings, counts.behaviors) == (1, 2, 1)
+    assert counts.text() == "first mistake 1, step ratings 2, behaviours 1"
+    # d still counts as a first-mistake mismatch in the exact-match figure (derived verdicts):
+    # r, b, s agree; m and d do not
+    assert report.pairs[0].n_shared == 5 and report.pairs[0].n_agree == 3
+
+
+def test_agreement_imports_no_database_layer() -> None:
+    """analyzers may use trace_store.codec's rule only while it pulls in no SQLAlchemy."""
+    code = (
+        "import sys, analyzers.agreement, components.agreement_tables\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'streamlit')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.strip() == "[]"
 
 
 def test_empty_report() -> None:

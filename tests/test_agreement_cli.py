@@ -51,9 +51,12 @@ def test_table_output(hand_store: str) -> None:
         "0.720",
         "7",
     ]
-    assert "Disagreements: 3 trace(s), 2 not adjudicated yet" in out
+    assert (
+        "Disagreements: 3 trace(s), 2 not adjudicated yet; on first mistake 3, step ratings 0, "
+        "behaviours 0" in out
+    )
     t3 = next(line for line in lines if line.startswith("t3 "))
-    assert t3.split() == ["t3", "alice=2,", "bob=none", "2", "2"]
+    assert t3.split() == ["t3", "alice=2,", "bob=none", "2", "2", "first", "mistake"]
     # the confusion table: header then the "0" row (one (0,0), two (0,2), one (0,none))
     header = next(i for i, line in enumerate(lines) if line.startswith("First mistakes"))
     assert lines[header + 1].split() == ["0", "1", "2", "no", "mistake"]
@@ -70,6 +73,58 @@ def test_json_output(hand_store: str) -> None:
     assert data["first_mistake_exact"] == {"value": pytest.approx(1 / 3), "n": 6, "reason": None}
     assert [d["trace_id"] for d in data["disagreements"]] == ["t2", "t4", "t3"]
     assert data["n_adjudicated"] == 1
+    assert data["disagreement_counts"] == {"first_mistake": 3, "ratings": 0, "behaviors": 0}
+    t3 = data["disagreements"][2]
+    assert (t3["is_adjudicated"], t3["first_mistake"], t3["rating_steps"]) == (True, True, [])
+
+
+def test_rating_and_behaviour_disagreements_count_as_in_the_adjudicate_queue(tmp_path) -> None:
+    """Traces whose people agree on the first mistake but not on a step's rating or behaviours
+    are disagreements here too, with the breakdown, exactly the store's "disagreement" ones."""
+    from trace_store import TraceFilter
+
+    url = f"sqlite:///{tmp_path / 'kinds.db'}"
+    with open_store(url) as store:
+        store.add_traces(
+            [imported(make_trace(t, dataset="kinds"), labelled=False) for t in ("k1", "k2", "k3")]
+        )
+        alice, bob = who("alice"), who("bob")
+        record_label(store, alice, "k1", first_mistake=1, step_ratings=[1, -1, 0])
+        record_label(store, bob, "k1", first_mistake=1, step_ratings=[1, -1, 1])
+        record_label(store, alice, "k2", first_mistake=-1, behavior_corrections={0: []})
+        record_label(store, bob, "k2", first_mistake=-1, behavior_corrections={0: ["verification"]})
+        record_label(store, alice, "k3", first_mistake=0)
+        record_label(store, bob, "k3", first_mistake=0)
+        adjudicate(store, who("rita", "reviewer"), "k2", first_mistake=None,
+                   behavior_corrections={0: ["verification"]})  # fmt: skip
+        queue = store.list_traces(TraceFilter(datasets=["kinds"], label_state="disagreement"))
+    result = run(url, "--dataset", "kinds")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert (
+        "Disagreements: 2 trace(s), 1 not adjudicated yet; on first mistake 0, step ratings 1, "
+        "behaviours 1" in out
+    )
+    lines = out.splitlines()
+    k1 = next(line for line in lines if line.startswith("k1 "))
+    assert k1.split() == ["k1", "alice=1,", "bob=1", "-", "-", "ratings:", "step", "2"]
+    # a final label that decides behaviours only reads "decided", not "-" (open)
+    k2 = next(line for line in lines if line.startswith("k2 "))
+    assert k2.split() == [
+        "k2",
+        "alice=none,",
+        "bob=none",
+        "-",
+        "decided",
+        "behaviours:",
+        "step",
+        "0",
+    ]
+    assert not any(line.startswith("k3 ") for line in lines)
+    data = json.loads(run(url, "--dataset", "kinds", "--json").output)
+    assert sorted(r.id for r in queue) == ["k1", "k2"]
+    assert sorted(d["trace_id"] for d in data["disagreements"]) == ["k1", "k2"]
+    assert data["disagreement_counts"] == {"first_mistake": 0, "ratings": 1, "behaviors": 1}
 
 
 def test_undefined_figures_print_a_dash_and_the_reason(tmp_path) -> None:

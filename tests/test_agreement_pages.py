@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.agreement_samples import DATASET, record_hand_labels, who
 from tests.store_samples import imported, make_trace
-from trace_store import open_store
+from trace_store import TraceFilter, open_store
 from trace_store.annotation import ADJUDICATED_ANNOTATOR, Identity, adjudicate, set_role
 
 TIMEOUT = 60
@@ -88,6 +88,31 @@ def test_agreement_page_counts_a_new_adjudication(store) -> None:
     assert list(at.dataframe[2].value["adjudicated"]) == ["—", "—", "step 0"]
 
 
+def test_agreement_page_counts_rating_disagreements_with_a_breakdown(store) -> None:
+    """t1's people agree on the first mistake; two more rate step 2 differently: the page counts
+    t1 as the Adjudicate queue does and says what each trace disagrees on."""
+    from trace_store.annotation import record_label
+
+    record_label(store, who("erin"), "t1", first_mistake=1, step_ratings=[1, -1, 0])
+    record_label(store, who("finn"), "t1", first_mistake=1, step_ratings=[1, -1, 1])
+    at = open_page("agreement", {"dataset": DATASET})
+    metric = next(m for m in at.metric if m.label == "Disagreeing traces")
+    assert metric.value == "4"
+    breakdown = "On the first mistake: 3 · on step ratings: 1 · on behaviour corrections: 0"
+    assert metric.help.startswith("4 not adjudicated yet. " + breakdown)
+    assert any(c.startswith(breakdown) for c in texts(at, "caption"))
+    table = at.dataframe[2].value
+    assert list(table["trace"]) == ["t1", "t2", "t3", "t4"]
+    assert list(table["disagree on"]) == [
+        "ratings: step 2", "first mistake", "first mistake", "first mistake",
+    ]  # fmt: skip
+    picker = at.selectbox(key="agreement_pick")
+    assert picker.options[0] == "t1 — ratings: step 2"
+    assert picker.options[1] == "t2 — alice: no mistake, bob: step 0"
+    queue = store.list_traces(TraceFilter(datasets=[DATASET], label_state="disagreement"))
+    assert sorted(r.id for r in queue) == ["t1", "t2", "t3", "t4"]
+
+
 def test_agreement_page_without_human_labels(store) -> None:
     at = open_page("agreement", {"dataset": "unlabelled"})
     assert any("No submitted human labels in 'unlabelled' yet" in t for t in texts(at, "info"))
@@ -139,7 +164,11 @@ def test_reviewer_adjudicates_through_the_form(store, monkeypatch: pytest.Monkey
     choice = at.selectbox(key="adjudicate_choice_t2")
     # majority tie (no mistake vs step 0) goes to the earliest step, as exports do
     assert choice.value == 0
-    assert choice.options[:2] == ["no mistake — alice", "step 0 — bob, dataset:agree-demo"]
+    assert choice.options[:3] == [
+        "no verdict on the first mistake",
+        "no mistake — alice",
+        "step 0 — bob, dataset:agree-demo",
+    ]
     choice.set_value(-1)
     at.text_area(key="adjudicate_note_t2").set_value("step 0 is fine")
     at.button[0].click().run()
@@ -182,6 +211,8 @@ def test_copying_step_ratings_into_the_final_label(store, monkeypatch) -> None:
 
     record_label(store, who("erin"), "t1", step_ratings=[1, -1, 0], first_mistake=1)
     at = reviewer_page(store, monkeypatch, {"dataset": DATASET, "trace": "t1"})
+    # everyone named step 1: the agreed first mistake is preselected, kept in the final label
+    assert at.selectbox(key="adjudicate_choice_t1").value == 1
     ratings = at.selectbox(key="adjudicate_ratings_t1")
     assert ratings.options == ["none (first mistake only)", "erin"]
     ratings.set_value("erin")

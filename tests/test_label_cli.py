@@ -106,6 +106,75 @@ def test_adjudicate_needs_a_reviewer_and_names_them_in_history(db):
     assert bad.exit_code == 1 and "first_mistake" in bad.output
 
 
+def test_adjudicate_records_ratings_and_behaviours_without_a_first_mistake(db):
+    assert run("users", "add", "rita", "--role", "reviewer").exit_code == 0
+    done = run("adjudicate", "b1", "--reviewer", "rita", "--ratings", "1,,-1",
+               "--behaviors", "0=backtracking+Verification; 2=")  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert done.stdout.strip().endswith(
+        "by rita on b1: first mistake not decided; 2 step(s) rated; behaviours of 2 step(s) "
+        "corrected"
+    )
+    with open_store(db) as store:
+        (label,) = store.labels_for("b1", annotator="adjudicated")
+    assert (label.first_mistake, label.step_ratings) == (None, [1, None, -1])
+    assert label.behavior_corrections == {0: ["backtracking", "verification"], 2: []}
+    # re-running replaces the whole decision: a first mistake only, ratings and behaviours cleared
+    again = run("adjudicate", "b1", "--reviewer", "rita", "--mistake-step", "1", "--json")
+    saved = json.loads(again.stdout)
+    assert (saved["first_mistake"], saved["step_ratings"], saved["behavior_corrections"]) == (
+        1, None, None,
+    )  # fmt: skip
+    assert saved["version"] == 2
+    behaviours_only = run("adjudicate", "b2", "--reviewer", "rita", "--behaviors", "1=none")
+    assert behaviours_only.exit_code == 0, behaviours_only.output
+    with open_store(db) as store:
+        (label,) = store.labels_for("b2", annotator="adjudicated")
+    assert (label.first_mistake, label.step_ratings, label.behavior_corrections) == (
+        None, None, {1: []},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "nothing to record: give the decision with --mistake-step, --ratings and/or"),
+        (["--behaviors", "0=dancing"],
+         "--behaviors item 1 ('0=dancing'): unknown behaviour 'dancing'; expected backtracking,"),
+        (["--behaviors", "0=verification;x=backtracking"],
+         "--behaviors item 2 ('x=backtracking'): expected a step index (0, 1, ...) before '='"),
+        (["--behaviors", "verification"],
+         "--behaviors item 1 ('verification'): expected STEP=BEHAVIOURS, e.g. '3=backtracking"),
+        (["--behaviors", "1=verification;1="], "--behaviors item 2 ('1='): step 1 is given twice"),
+        (["--behaviors", " ; "], "--behaviors: no step given in ' ; '"),
+        (["--behaviors", "5=verification"],
+         "field behavior_corrections: step 5 is not a step index 0..2"),
+        (["--ratings", "1,2,1"], "--ratings item 2: expected 1, 0, -1, or ? or nothing"),
+        (["--ratings", ",,"], "--ratings ',,' leaves every step unrated, and nothing else"),
+        (["--ratings", "1,1"], "field step_ratings: expected 3 ratings"),
+    ],
+)  # fmt: skip
+def test_adjudicate_rejects_bad_values_naming_the_option(db, args, message):
+    assert run("users", "add", "rita", "--role", "reviewer").exit_code == 0
+    result = run("adjudicate", "b1", "--reviewer", "rita", *args)
+    assert result.exit_code == 1
+    assert message in result.stderr and "Traceback" not in result.output
+    with open_store(db) as store:
+        assert store.labels_for("b1", annotator="adjudicated") == []
+
+
+def test_adjudicate_help_shows_the_ratings_and_behaviours_syntax():
+    result = run("adjudicate", "--help")
+    assert result.exit_code == 0
+    out = result.stdout
+    assert "--behaviors" in out and "--ratings" in out
+    assert 'python cli.py adjudicate bbm-0003 --reviewer rita --ratings "1,0,-1,,1"' in out
+    assert (
+        "python cli.py adjudicate bbm-0004 --reviewer rita --behaviors "
+        '"3=backtracking+verification;5="' in out
+    )
+
+
 def test_users_add_list_remove(db):
     assert (
         run("users", "add", "rita", "--role", "reviewer").stdout.strip() == "rita is now reviewer"
