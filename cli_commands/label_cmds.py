@@ -33,10 +33,12 @@ LABEL_HELP = """Record a person's label on one trace, exactly as the labelling p
 
 --mistake-step is the 0-based index of the first wrong step, or `none` when every step is
 right. --ratings gives one rating per step (1 good, 0 neutral, -1 bad; `?` or an empty item
-leaves a step unrated). --draft saves a draft instead of submitting (submitting releases the
-annotator's lease on the trace). Re-running it updates NAME's label; the history keeps every
-version. If NAME's label changed since --expected-version (default: the version stored when
-this command reads it), the save is refused as a conflict (exit code 1).
+leaves a step unrated). --behaviors corrects the behaviours of some steps (`STEP=NAME+NAME`
+items joined with `;`; `STEP=` says the step shows none). --draft saves a draft instead of
+submitting (submitting releases the annotator's lease on the trace). Re-running it updates
+NAME's label; the history keeps every version. If NAME's label changed since
+--expected-version (default: the version stored when this command reads it), the save is
+refused as a conflict (exit code 1).
 
 Example:
 
@@ -44,6 +46,7 @@ Example:
     python cli.py label bbm-0001 --annotator ann --mistake-step 2
     python cli.py label bbm-0001 --annotator ann --mistake-step none --ratings "1,1,1,1" --json
     python cli.py label bbm-0002 --annotator bob --mistake-step 0 --draft --note "check step 0"
+    python cli.py label cd-0007 --annotator ann --behaviors "3=backtracking;5=" --mistake-step none
 """
 
 ADJUDICATE_HELP = """Record the final (adjudicated) label of a trace, as on the Adjudicate page.
@@ -170,6 +173,11 @@ def register(app: typer.Typer) -> None:
         ratings: str | None = typer.Option(
             None, "--ratings", help='Per-step ratings, e.g. "1,1,-1" (? = unrated).'
         ),
+        behaviors: str | None = typer.Option(
+            None,
+            "--behaviors",
+            help=f'Corrected behaviours of some steps, e.g. "{BEHAVIORS_EXAMPLE}" (5= : none).',
+        ),
         draft: bool = typer.Option(False, "--draft", help="Save a draft, do not submit."),
         note: str | None = typer.Option(None, "--note", help="Free-text note (default: kept)."),
         expected_version: int | None = typer.Option(
@@ -181,6 +189,7 @@ def register(app: typer.Typer) -> None:
 
         first_mistake = parse_mistake_step(mistake_step)
         step_ratings = parse_ratings(ratings)
+        corrections = parse_behaviors(behaviors)
         with open_cli_store() as store:
             who = _registered_identity(store, annotator)
             current = my_label(store, who, trace_id)
@@ -191,18 +200,16 @@ def register(app: typer.Typer) -> None:
             saved = _saved_or_fail(
                 lambda: record_label(
                     store, who, trace_id, first_mistake=first_mistake, step_ratings=step_ratings,
-                    note=note, draft=draft, expected_version=expected_version,
+                    behavior_corrections=corrections, note=note, draft=draft,
+                    expected_version=expected_version,
                 )
             )  # fmt: skip
         if as_json:
             print_json(saved)
             return
-        mistake = {None: "not given", -1: "no mistake"}.get(
-            saved.first_mistake, f"step {saved.first_mistake}"
-        )
         typer.echo(
             f"saved {saved.status} label {saved.id} (version {saved.version}) by "
-            f"{saved.annotator} on {saved.trace_id}: first mistake {mistake}"
+            f"{saved.annotator} on {saved.trace_id}: {decision_text(saved)}"
         )
 
     @app.command("adjudicate", help=ADJUDICATE_HELP)

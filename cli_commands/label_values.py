@@ -89,7 +89,7 @@ def parse_behaviors(text: str | None) -> dict[int, list[str]] | None:
 
 
 def decision_text(label: Label) -> str:
-    """Return what an adjudicated label decides, in words (for the CLI's one-line answer)."""
+    """Return what a label says, in words (for the CLI's one-line answers)."""
     mistake = {None: "not decided", -1: "no mistake"}.get(
         label.first_mistake, f"step {label.first_mistake}"
     )

@@ -50,6 +50,18 @@ def test_label_submits_then_updates_keeping_history(db):
         assert [h["annotator"] for h in store.label_history(label.id)] == ["ann", "ann"]
 
 
+def test_label_records_behaviour_corrections(db):
+    result = run("label", "b1", "--annotator", "ann", "--mistake-step", "none",
+                 "--behaviors", "1=backtracking;0=")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "first mistake no mistake; behaviours of 2 step(s) corrected" in result.stdout
+    with open_store(db) as store:
+        (label,) = store.labels_for("b1", annotator="ann")
+    assert label.behavior_corrections == {1: ["backtracking"], 0: []}
+    bad = run("label", "b1", "--annotator", "ann", "--behaviors", "1=guessing")
+    assert bad.exit_code == 1 and "--behaviors" in bad.output and "guessing" in bad.output
+
+
 def test_label_conflict_is_a_clear_error_with_exit_code_1(db):
     assert run("label", "b1", "--annotator", "ann", "--mistake-step", "0").exit_code == 0
     # Someone (the page, another tab) saves version 2 after this script read version 1.
