@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 
 from analyzers.graph import label_states
-from components.behavior_tags import behavior_tags_of
+from components.behavior_tags import UNSAVED_SUFFIX, behavior_tags_of
 from components.safe_text import STEP_CSS, escape_text, math_fragments, text_block_html
 from components.step_list import (
     label_summary,
@@ -57,14 +57,49 @@ def write_url(trace_id: str, step: int | None, view: str) -> None:
 
 
 @st.cache_data(max_entries=64, ttl=120, show_spinner=False)
-def load_trace(url: str, trace_id: str) -> tuple[Trace | None, list[BehaviorTag], str, bool]:
-    """Return (trace, behaviour tags, analysis version, whether tags were computed just now)."""
+def load_trace(
+    url: str, trace_id: str, tagger: str | None = None
+) -> tuple[Trace | None, list[BehaviorTag], str, bool]:
+    """Return (trace, behaviour tags, analysis version, whether tags were computed just now).
+
+    ``tagger`` None shows the saved analysis; a registered tagger's name, its tags computed now.
+    """
     store = current_store()
     trace = store.get_trace(trace_id)
     if trace is None:
         return None, [], "", False
-    found = behavior_tags_of(store, trace)
+    found = behavior_tags_of(store, trace, tagger)
     return trace, found.tags, found.version, found.computed
+
+
+SAVED_TAGS = "saved analysis"
+"""The Trace page's tag-source choice that shows the stored analysis (the default)."""
+
+
+def chosen_tagger() -> str | None:
+    """Draw the sidebar's tag-source choice; return the tagger to run now (None: saved tags)."""
+    from analyzers.behaviors import tagger_names
+
+    choice = st.sidebar.selectbox(
+        "Behaviour tags from",
+        [SAVED_TAGS, *tagger_names()],
+        key="trace_tagger",
+        help="The saved analysis (`cli.py analyze`), or tags computed now by a registered "
+        "tagger, to compare taggers on this trace. Computed tags are not saved.",
+    )
+    return None if choice == SAVED_TAGS else choice
+
+
+def load_with_tagger(url: str, trace_id: str, tagger: str | None) -> tuple:
+    """Return load_trace's answer for ``tagger``; if it can't run, a warning and saved tags."""
+    from analyzers.behaviors import TaggerUnavailable
+
+    if tagger is not None:
+        try:
+            return load_trace(url, trace_id, tagger)
+        except TaggerUnavailable as exc:
+            st.warning(f"Tagger {tagger!r} cannot run here: {exc} Showing the saved analysis.")
+    return load_trace(url, trace_id)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -158,7 +193,7 @@ def _open_typed_id() -> None:
         ss.pop("trace_tree_seen", None)
 
 
-def render_trace_header(trace: Trace, labels: list[Label], computed: bool) -> None:
+def render_trace_header(trace: Trace, labels: list[Label], computed: bool, version: str) -> None:
     """Draw the trace's metadata, question, target, answer and label summary (all inert)."""
     meta = [
         f"dataset: {trace.dataset}",
@@ -181,7 +216,8 @@ def render_trace_header(trace: Trace, labels: list[Label], computed: bool) -> No
     lines = label_summary(labels)
     st.text("Labels: " + ("; ".join(lines) if lines else "none"))
     if computed:
-        st.caption("Behaviours computed now (this trace has no saved analysis).")
+        by = version.removesuffix(UNSAVED_SUFFIX)
+        st.caption(f"Behaviours computed now by {by}, not saved.")
 
 
 @st.fragment
@@ -293,7 +329,7 @@ def render_trace() -> None:
         st.info("No trace chosen: select a row on the Traces page or type an id above.")
         st.page_link(page("traces"), label="Go to Traces")
         return
-    trace, tags, version, computed = load_trace(store.url, tid)
+    trace, tags, version, computed = load_with_tagger(store.url, tid, chosen_tagger())
     if trace is None:
         st.error("No trace with this id in the store:")
         st.code(tid, language=None)
@@ -301,7 +337,7 @@ def render_trace() -> None:
         return
     labels = store.labels_for(tid)
     suggestions = store.suggestions_for(tid)
-    render_trace_header(trace, labels, computed)
+    render_trace_header(trace, labels, computed, version)
     render_trace_body(trace, tags, version, labels, suggestions)
 
 

@@ -349,3 +349,38 @@ def test_export_previews_and_prepares_a_download() -> None:
     rerun(at)
     assert any(t.startswith("Export ready: hostile.jsonl") for t in texts(at))
     assert len(at.get("download_button")) == 1
+
+
+class _Offline:
+    """A registered tagger that cannot run here (like `llm` without its server)."""
+
+    name = "offline"
+    version = "1"
+
+    def __init__(self) -> None:
+        from analyzers.behaviors import TaggerUnavailable
+
+        raise TaggerUnavailable("set THOUGHTSCOPE_TAGGER_SERVER.")
+
+
+def test_trace_page_shows_tags_of_a_chosen_tagger_or_says_why_it_cannot(seeded: dict) -> None:
+    from analyzers.behaviors import register_tagger, unregister_tagger
+
+    register_tagger("offline", _Offline)
+    try:
+        at = open_page("trace", {"trace": str(seeded["labelled"])})
+        choice = at.sidebar.selectbox(key="trace_tagger")
+        assert choice.value == "saved analysis"
+        assert {"rules", "learned-ta", "offline"} <= set(choice.options)
+        assert not any("computed now" in c.value for c in at.caption)
+        choice.set_value("rules").run()
+        assert not at.exception, at.exception
+        assert any("Behaviours computed now by rules@" in c.value for c in at.caption)
+        at.sidebar.selectbox(key="trace_tagger").set_value("offline").run()
+        assert not at.exception, at.exception
+        warnings = [w.value for w in at.warning]
+        assert any("'offline' cannot run here: set THOUGHTSCOPE_TAGGER_SERVER." in w
+                   for w in warnings), warnings  # fmt: skip
+        assert not any("computed now" in c.value for c in at.caption)  # the saved tags again
+    finally:
+        unregister_tagger("offline")
