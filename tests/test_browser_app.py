@@ -217,7 +217,8 @@ def test_hostile_traces_stay_inert(page, base_url: str) -> None:
         else:  # the open-by-id form: a rerun, not a reload, keeps the test quick
             field = page.locator('input[aria-label="Open trace by id"]')
             field.fill(trace.id)
-            page.get_by_role("button", name="Open", exact=True).click()
+            # the form's submit button (the sidebar's select box has an "Open" toggle too)
+            page.get_by_test_id("stMain").get_by_role("button", name="Open", exact=True).click()
         page.wait_for_function(
             "(id) => [...document.querySelectorAll('.ts-steps')].some(e => e.dataset.trace === id)",
             arg=trace.id,
