@@ -203,9 +203,15 @@ def _analyze_dataset(dataset: str, tagger: str, mode: str) -> dict:
 
 
 def _check_tagger(tagger: str) -> None:
-    """Fail (a user error, no traceback) unless ``tagger`` is registered and can be built here."""
-    from analyzers.behaviors import TaggerUnavailable, get_tagger, tagger_names
+    """Fail (a user error, no traceback) unless ``tagger`` is registered and can be built here.
 
+    The "llm" tagger is registered here rather than at CLI start-up, so verbs that tag nothing
+    do not import the tagging and generation modules.
+    """
+    from analyzers.behaviors import TaggerUnavailable, get_tagger, tagger_names
+    from generators.llm_tagger import register_llm_tagger
+
+    register_llm_tagger()
     if tagger not in tagger_names():
         fail(f"--tagger: unknown tagger {tagger!r}; expected one of {tagger_names()}")
     try:

@@ -55,9 +55,6 @@ def build_app(modules: Sequence[ModuleType]) -> typer.Typer:
 
     for module in modules:
         module.register(app)
-    from generators.llm_tagger import register_llm_tagger
-
-    register_llm_tagger()  # so `--tagger llm` is known wherever a tagger is chosen
     return app
 
 

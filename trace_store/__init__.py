@@ -6,8 +6,9 @@ imported on first use, so layers that need nothing but ``trace_store.schema`` st
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from trace_store.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from trace_store.bulk import AddResult
@@ -39,11 +40,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Return the exported name ``name``, importing its module on first use."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'trace_store' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())

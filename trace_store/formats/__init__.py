@@ -12,8 +12,9 @@ SQLAlchemy through this package's ``__init__``.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from trace_store.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from trace_store.formats.detect import FORMATS, UnknownFormat, check_format, detect_schema
@@ -58,11 +59,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Return the exported name ``name``, importing its module on first use."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'trace_store.formats' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())
